@@ -1,0 +1,81 @@
+"""System checks for the WECHAT_* settings (ids replies.W001, replies.E00x).
+
+A missing token is a warning in development (the site still starts, the endpoint refuses every
+request) and an error under `check --deploy`; a malformed key is always an error, because the
+endpoint could not decrypt a single message with it.
+"""
+
+import re
+
+from django.conf import settings
+from django.core import checks
+
+from replies.protocol import MAX_BODY_BYTES
+
+_AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
+
+
+@checks.register(checks.Tags.security)
+def check_wechat_settings(app_configs=None, **kwargs):
+    """Report malformed AES keys, an AES key without an AppID, and a missing token."""
+    problems = []
+    if not settings.WECHAT_TOKEN:
+        problems.append(
+            checks.Warning(
+                "WECHAT_TOKEN is not set: /wechat/ refuses every request.",
+                hint="Set WECHAT_TOKEN to the Token entered in the WeChat console.",
+                id="replies.W001",
+            )
+        )
+    for name in ("WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS"):
+        value = getattr(settings, name)
+        if value and not _AES_KEY.fullmatch(value):
+            problems.append(
+                checks.Error(
+                    f"{name} must be 43 letters and digits (it has {len(value)} characters).",
+                    hint="Copy the EncodingAESKey from the WeChat console exactly.",
+                    id="replies.E002",
+                )
+            )
+    if settings.WECHAT_ENCODING_AES_KEY and not settings.WECHAT_APP_ID:
+        problems.append(
+            checks.Error(
+                "WECHAT_ENCODING_AES_KEY is set but WECHAT_APP_ID is not.",
+                hint="Safe mode checks the AppID inside every message: set WECHAT_APP_ID.",
+                id="replies.E003",
+            )
+        )
+    if settings.WECHAT_ENCODING_AES_KEY_PREVIOUS and not settings.WECHAT_ENCODING_AES_KEY:
+        problems.append(
+            checks.Error(
+                "WECHAT_ENCODING_AES_KEY_PREVIOUS is set without WECHAT_ENCODING_AES_KEY.",
+                hint="The previous key is only for rotation; set the current key too.",
+                id="replies.E004",
+            )
+        )
+    if (
+        settings.WECHAT_TIMESTAMP_WINDOW <= 0
+        or not 0 < settings.WECHAT_MAX_BODY_BYTES <= MAX_BODY_BYTES
+    ):
+        problems.append(
+            checks.Error(
+                "WECHAT_TIMESTAMP_WINDOW must be positive and WECHAT_MAX_BODY_BYTES between 1 "
+                f"and {MAX_BODY_BYTES}.",
+                id="replies.E005",
+            )
+        )
+    return problems
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_wechat_token_for_deploy(app_configs=None, **kwargs):
+    """In production a missing token is an error, not a warning."""
+    if settings.WECHAT_TOKEN:
+        return []
+    return [
+        checks.Error(
+            "WECHAT_TOKEN is not set.",
+            hint="Set WECHAT_TOKEN to the Token entered in the WeChat console.",
+            id="replies.E001",
+        )
+    ]

@@ -1,0 +1,193 @@
+"""Handle one verified, parsed message: de-duplicate, choose the reply, store, answer.
+
+This is the one place where a message meets the database. The reply is chosen in memory first
+and stored with the message in a single INSERT, so a row never exists without the reply it was
+answered with (a worker killed between two writes cannot leave one behind), and the hot path
+costs one write. The unique `dedup_key` makes a retry's INSERT fail; the retry then reads the
+stored row and answers with exactly the reply the first delivery got.
+"""
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from replies.matching import choose_reply
+from replies.models import Message
+from replies.protocol import (
+    IncomingMessage,
+    OpenedRequest,
+    WeChatError,
+    render_reply,
+    summarize_reply,
+)
+
+logger = logging.getLogger("replies.endpoint")
+
+NO_REPLY = b"success"
+
+
+class ReplayedRequest(WeChatError):
+    """A signed query seen before, now with another body: plaintext mode signs no body."""
+
+    code = "replayed_request"
+    errcode = -40001
+    status = 403
+    default_message = "This signed request was already used with a different body."
+
+
+@dataclass(frozen=True)
+class HandledMessage:
+    reply_xml: bytes  # the plaintext reply, or b"success"
+    message_id: int
+    duplicate: bool  # True when this was a retry of a stored message
+    msg_type: str
+    event: str
+    rule_id: int | None
+
+
+def dedup_key_for(message: IncomingMessage) -> str:
+    """Return the key shared by WeChat's retries of `message` and by nothing else.
+
+    Messages: MsgId + FromUserName + CreateTime (MsgId alone has collided across followers).
+    Events: FromUserName + CreateTime + Event + EventKey, plus MsgID where the event has one
+    (two template-send results for one follower can land in the same second). Anything without
+    an id falls back to its full XML content.
+    """
+    if message.is_event:
+        parts = (
+            "e",
+            message.from_user,
+            str(message.create_time),
+            message.event,
+            message.event_key,
+            message.msg_id,
+        )
+    elif message.msg_id:
+        parts = ("m", message.msg_id, message.from_user, str(message.create_time))
+    else:
+        content = repr(sorted(message.fields.items()))
+        parts = ("u", message.from_user, str(message.create_time), message.msg_type, content)
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+
+
+def request_key_for(opened: OpenedRequest) -> str:
+    """Return the key of the signed query (timestamp + nonce) that carried the message."""
+    return hashlib.sha1(f"{opened.timestamp}\x1f{opened.nonce}".encode()).hexdigest()
+
+
+def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
+    """Store the message with its reply and return what to answer WeChat.
+
+    `started` is the time.perf_counter() value when the request arrived, for the stored
+    handling time.
+    """
+    message = opened.message
+    now = timezone.now()
+    choice = choose_reply(message, now=now)
+    if choice is None:
+        reply_xml, reply_type, summary = NO_REPLY, "", ""
+    else:
+        reply_xml = render_reply(
+            choice.reply,
+            to_user=message.from_user,
+            from_user=message.to_user,
+            create_time=int(now.timestamp()),
+            in_reply_to=message.msg_type,
+        )
+        reply_type, summary = choice.reply.msg_type, summarize_reply(choice.reply)
+    row = Message(
+        dedup_key=dedup_key_for(message),
+        request_key=request_key_for(opened),
+        mode=opened.mode,
+        raw_xml=opened.raw_text,
+        decrypted_xml=opened.decrypted_text,
+        received_at=now,
+        reply_type=reply_type,
+        reply_summary=summary,
+        reply_xml="" if choice is None else reply_xml.decode(),
+        rule_id=None if choice is None else choice.rule_id,
+        rule_name="" if choice is None else choice.rule_name[:60],
+        **columns_for(message),
+    )
+    row.handling_ms = round((time.perf_counter() - started) * 1000, 3)
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:
+        return _answer_retry(row, message)
+    return HandledMessage(
+        reply_xml=reply_xml,
+        message_id=row.pk,
+        duplicate=False,
+        msg_type=message.msg_type,
+        event=message.event,
+        rule_id=None if choice is None else choice.rule_id,
+    )
+
+
+def _answer_retry(row: Message, message: IncomingMessage) -> HandledMessage:
+    stored = Message.objects.filter(dedup_key=row.dedup_key).values("pk", "reply_xml").first()
+    if stored is None:
+        # The INSERT collided on request_key alone: same signed query, different message.
+        raise ReplayedRequest()
+    return HandledMessage(
+        reply_xml=stored["reply_xml"].encode() or NO_REPLY,
+        message_id=stored["pk"],
+        duplicate=True,
+        msg_type=message.msg_type,
+        event=message.event,
+        rule_id=None,
+    )
+
+
+def _clip(value: str, field: str) -> str:
+    """Cut a value to its column; the raw XML keeps the whole of it."""
+    limit = Message._meta.get_field(field).max_length
+    return value[:limit] if limit else value
+
+
+def _sent_at(create_time: int) -> datetime:
+    """Return CreateTime as a datetime; an absurd value is kept in the raw XML only."""
+    try:
+        return datetime.fromtimestamp(create_time, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return timezone.now()
+
+
+def _float_or_none(value: str) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def columns_for(message: IncomingMessage) -> dict:
+    """Return the queryable Message columns for `message` (the raw XML holds the rest)."""
+    if message.event == "location":
+        latitude, longitude = message.latitude, message.longitude
+    else:
+        latitude, longitude = message.location_x, message.location_y
+    url = message.url or (message.event_key if message.event == "view" else "")
+    return {
+        "account": _clip(message.to_user, "account"),
+        "openid": _clip(message.from_user, "openid"),
+        "msg_type": _clip(message.msg_type, "msg_type"),
+        "event": _clip(message.event, "event"),
+        "event_key": _clip(message.event_key, "event_key"),
+        "msg_id": _clip(message.msg_id, "msg_id"),
+        "created_at": _sent_at(message.create_time),
+        "content": message.content,
+        "recognition": message.recognition,
+        "media_id": _clip(message.media_id, "media_id"),
+        "pic_url": _clip(message.pic_url, "pic_url"),
+        "latitude": _float_or_none(latitude),
+        "longitude": _float_or_none(longitude),
+        "label": _clip(message.label, "label"),
+        "title": _clip(message.title, "title"),
+        "url": _clip(url, "url"),
+    }

@@ -1,0 +1,105 @@
+"""HTTP views: the WeChat endpoint and the health check. Orchestration only.
+
+The protocol steps live in replies.protocol (verify, decrypt, parse, seal), the database steps
+in replies.handling; a view reads the request, calls them in order and turns our typed errors
+into a short 4xx with a log line.
+"""
+
+import logging
+import secrets
+import time
+
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from replies.config import get_credentials, get_limits
+from replies.handling import handle_message
+from replies.protocol import BodyTooLarge, WeChatError, open_request, seal_reply, verify_url
+
+logger = logging.getLogger("replies.endpoint")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def wechat(request):
+    """Answer WeChat: URL verification on GET, a message or event on POST."""
+    started = time.perf_counter()
+    try:
+        credentials, limits = get_credentials(), get_limits()
+        if request.method == "GET":
+            echostr = verify_url(
+                query=request.GET,
+                credentials=credentials,
+                now=time.time(),
+                window=limits.timestamp_window,
+            )
+            logger.info("wechat verify ok")
+            return HttpResponse(echostr, content_type="text/plain; charset=utf-8")
+        opened = open_request(
+            query=request.GET,
+            body=read_body(request, limit=limits.max_body_bytes),
+            credentials=credentials,
+            now=time.time(),
+            window=limits.timestamp_window,
+        )
+        handled = handle_message(opened=opened, started=started)
+        answer = seal_reply(
+            reply_xml=handled.reply_xml,
+            opened=opened,
+            credentials=credentials,
+            timestamp=str(int(time.time())),
+            nonce=str(secrets.randbelow(10**10)),
+        )
+    except WeChatError as error:
+        logger.warning(
+            "wechat refused status=%s code=%s reason=%r ip=%s",
+            error.status,
+            error.code,
+            error.message,
+            request.META.get("REMOTE_ADDR", ""),
+        )
+        return HttpResponse(
+            error.message, status=error.status, content_type="text/plain; charset=utf-8"
+        )
+    logger.info(
+        "wechat mode=%s type=%s event=%s rule=%s reply=%s duplicate=%s ms=%.1f",
+        opened.mode,
+        handled.msg_type,
+        handled.event or "-",
+        handled.rule_id or "-",
+        "none" if handled.reply_xml == b"success" else "xml",
+        int(handled.duplicate),
+        (time.perf_counter() - started) * 1000,
+    )
+    content_type = (
+        "text/plain; charset=utf-8" if answer == b"success" else "application/xml; charset=utf-8"
+    )
+    return HttpResponse(answer, content_type=content_type)
+
+
+def read_body(request, *, limit: int) -> bytes:
+    """Return the request body, refusing more than `limit` bytes before reading them all."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise BodyTooLarge(f"Request body over the {limit}-byte limit.")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLarge(f"Request body over the {limit}-byte limit.")
+    return body
+
+
+@require_GET
+def healthz(request):
+    """Report whether the database answers, for load balancers and uptime checks."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # any database failure means "not healthy", whatever its type
+        logger.exception("healthz: database unavailable")
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})

@@ -1,0 +1,86 @@
+"""Shared fixtures: WeChat settings for every test and a client that signs like WeChat."""
+
+import itertools
+import time
+
+import pytest
+
+from replies.protocol import Credentials, decode_aes_key
+from replies.protocol.client import build_message_xml, open_reply, sign_request
+
+TOKEN = "test-token"
+APP_ID = "wx2c2769f8efd9abc2"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+OLD_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkj"
+ACCOUNT = "gh_0123456789ab"
+OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+
+
+@pytest.fixture(autouse=True)
+def wechat_settings(settings):
+    settings.WECHAT_TOKEN = TOKEN
+    settings.WECHAT_APP_ID = APP_ID
+    settings.WECHAT_ENCODING_AES_KEY = AES_KEY
+    settings.WECHAT_ENCODING_AES_KEY_PREVIOUS = ""
+    settings.WECHAT_TIMESTAMP_WINDOW = 300
+    settings.WECHAT_MAX_BODY_BYTES = 1024 * 1024
+    return settings
+
+
+_nonces = itertools.count(100000)
+_msg_ids = itertools.count(6_900_000_000_000_000_000)
+
+
+def next_msg_id() -> int:
+    return next(_msg_ids)
+
+
+class WeChatServer:
+    """Plays WeChat's servers against our endpoint through Django's test client."""
+
+    def __init__(self, client, credentials: Credentials):
+        self.client = client
+        self.credentials = credentials
+
+    def xml(self, msg_type="text", *, openid=OPENID, create_time=None, **fields) -> bytes:
+        if msg_type != "event" and "MsgId" not in fields:
+            fields["MsgId"] = next_msg_id()
+        return build_message_xml(
+            msg_type=msg_type,
+            from_user=openid,
+            to_user=ACCOUNT,
+            create_time=create_time or int(time.time()),
+            **fields,
+        )
+
+    def signed(self, xml: bytes, *, mode="plain", timestamp=None, nonce=None):
+        return sign_request(
+            xml=xml,
+            credentials=self.credentials,
+            mode=mode,
+            timestamp=str(timestamp or int(time.time())),
+            nonce=str(nonce or next(_nonces)),
+        )
+
+    def post(self, xml: bytes, *, mode="plain", timestamp=None, nonce=None, query=None, body=None):
+        signed_query, signed_body = self.signed(xml, mode=mode, timestamp=timestamp, nonce=nonce)
+        return self.post_raw(query or signed_query, signed_body if body is None else body)
+
+    def post_raw(self, query: dict, body: bytes, content_type="text/xml"):
+        from urllib.parse import urlencode
+
+        return self.client.post(
+            f"/wechat/?{urlencode(query)}", data=body, content_type=content_type
+        )
+
+    def reply(self, response, *, mode="plain") -> bytes:
+        assert response.status_code == 200, response.content
+        return open_reply(
+            body=response.content, credentials=self.credentials, encrypted=mode != "plain"
+        )
+
+
+@pytest.fixture
+def wechat(client, wechat_settings):
+    credentials = Credentials(token=TOKEN, app_id=APP_ID, aes_keys=(decode_aes_key(AES_KEY),))
+    return WeChatServer(client, credentials)

@@ -1,0 +1,157 @@
+"""Settings for wxsite, every value read from the environment, here and nowhere else.
+
+The defaults are for a developer's laptop: SQLite next to the code, DEBUG off unless asked, the
+admin in 简体中文. Production sets DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL and the
+WECHAT_* values; `manage.py check --deploy` tells what is still missing. README.md has the table.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from wxsite.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Django core -----------------------------------------------------------------------------
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# The fallback key is for local development only; check --deploy flags it (security.W009).
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or "django-insecure-wxsite-local-development-only-key"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "replies",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "wxsite.urls"
+WSGI_APPLICATION = "wxsite.wsgi.application"
+ADMIN_URL = env_str("DJANGO_ADMIN_URL", "admin/").strip("/") + "/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------------
+# Persistent connections: on PostgreSQL a request that opens a fresh connection to write one row
+# is about 5x slower than one that reuses it. Health checks drop a connection the server closed.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the admin read while the endpoint writes; IMMEDIATE takes the write lock up front
+    # so concurrent writers queue on busy_timeout instead of failing with "database is locked".
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (the rule-index version lives here when it is shared) -----------------------------
+_cache_url = env_str("CACHE_URL")
+if _cache_url.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            "KEY_PREFIX": "wxsite",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SHARED_CACHE = bool(_cache_url)
+
+# --- Internationalisation --------------------------------------------------------------------
+LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "zh-hans")
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "replies" / "locale"]
+TIME_ZONE = env_str("DJANGO_TIME_ZONE", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files (the admin's CSS and JS, served by whitenoise) -----------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Not the manifest variant: pages must render before collectstatic has run (tests, a first
+    # `manage.py runserver`), and the only static files are the admin's, versioned with Django.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- HTTPS (behind a TLS-terminating proxy set DJANGO_HTTPS=true) ----------------------------
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS
+# A redirect would lose WeChat's POST: the endpoint and the health check answer on either scheme.
+SECURE_REDIRECT_EXEMPT = [r"^wechat/?$", r"^healthz$"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- WeChat ----------------------------------------------------------------------------------
+WECHAT_TOKEN = env_str("WECHAT_TOKEN")
+WECHAT_APP_ID = env_str("WECHAT_APP_ID")
+WECHAT_APP_SECRET = env_str("WECHAT_APP_SECRET")
+WECHAT_ENCODING_AES_KEY = env_str("WECHAT_ENCODING_AES_KEY")
+WECHAT_ENCODING_AES_KEY_PREVIOUS = env_str("WECHAT_ENCODING_AES_KEY_PREVIOUS")
+WECHAT_TIMESTAMP_WINDOW = env_int("WECHAT_TIMESTAMP_WINDOW", 300)
+WECHAT_MAX_BODY_BYTES = env_int("WECHAT_MAX_BODY_BYTES", 1024 * 1024)
+
+# --- Logging: one line per event, to stderr (gunicorn and systemd collect it) ----------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "line"},
+    },
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Our endpoint answers 4xx itself and logs why; Django's per-4xx warning would be a
+        # duplicate line without the reason.
+        "django.request": {"level": "ERROR"},
+    },
+}
