@@ -1,0 +1,241 @@
+"""Admin for reply rules: inlines for triggers and replies, list editing, actions, the tester."""
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, Max, OuterRef, Subquery
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from replies.forms import (
+    ReplyRuleForm,
+    RuleReplyForm,
+    RuleReplyFormSet,
+    RuleTesterForm,
+    TriggerForm,
+    TriggerFormSet,
+)
+from replies.matching import bump_ruleset_version, load_rule_specs
+from replies.models import Message, ReplyRule, RuleReply, Trigger
+from replies.protocol import summarize_reply
+from replies.rule_warnings import warnings_for
+from replies.tester import run_rule_tester
+
+
+class TriggerInline(admin.TabularInline):
+    model = Trigger
+    form = TriggerForm
+    formset = TriggerFormSet
+    extra = 1
+    min_num = 1
+
+
+class RuleReplyInline(admin.StackedInline):
+    model = RuleReply
+    form = RuleReplyForm
+    formset = RuleReplyFormSet
+    extra = 0
+    min_num = 1
+    fieldsets = [
+        (None, {"fields": [("reply_type", "position"), "content"]}),
+        (
+            _("Media, music and articles"),
+            {
+                "fields": [
+                    "media_id",
+                    ("title", "description"),
+                    ("music_url", "hq_music_url"),
+                    "thumb_media_id",
+                    "articles",
+                    "kf_account",
+                ],
+                "description": _(
+                    "Fill in what the reply type needs: media id for image, voice and video; "
+                    "music URL and thumbnail for music; articles for news."
+                ),
+            },
+        ),
+    ]
+
+
+def _hits_subquery(aggregate):
+    return Subquery(
+        Message.objects.filter(rule=OuterRef("pk"))
+        .order_by()
+        .values("rule")
+        .annotate(value=aggregate)
+        .values("value")[:1]
+    )
+
+
+@admin.register(ReplyRule)
+class ReplyRuleAdmin(admin.ModelAdmin):
+    form = ReplyRuleForm
+    inlines = [TriggerInline, RuleReplyInline]
+    list_display = [
+        "name",
+        "enabled",
+        "priority",
+        "triggers_summary",
+        "replies_summary",
+        "schedule_summary",
+        "hits",
+        "last_hit",
+    ]
+    list_display_links = ["name"]
+    list_editable = ["enabled", "priority"]
+    list_filter = [
+        "enabled",
+        "triggers__kind",
+        "triggers__match",
+        "replies__reply_type",
+        "reply_mode",
+    ]
+    search_fields = ["name", "triggers__value", "replies__content", "replies__title"]
+    actions = ["enable_rules", "disable_rules", "duplicate_rules"]
+    fieldsets = [
+        (None, {"fields": ["name", ("enabled", "priority"), "reply_mode"]}),
+        (
+            _("Schedule"),
+            {
+                "fields": [("starts_at", "ends_at"), ("daily_from", "daily_until")],
+                "description": _("Leave empty to answer at all times."),
+            },
+        ),
+    ]
+    change_list_template = "admin/replies/replyrule/change_list.html"
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("triggers", "replies")
+            .annotate(
+                hit_count=_hits_subquery(Count("*")),
+                last_hit_at=_hits_subquery(Max("received_at")),
+            )
+        )
+
+    @admin.display(description=_("triggers"))
+    def triggers_summary(self, rule):
+        return format_html_join(", ", "{}", ((str(t),) for t in rule.triggers.all()))
+
+    @admin.display(description=_("replies"))
+    def replies_summary(self, rule):
+        return format_html_join(
+            "<br>", "{}", ((summarize_reply(r.to_reply()),) for r in rule.replies.all())
+        )
+
+    @admin.display(description=_("schedule"))
+    def schedule_summary(self, rule):
+        parts = []
+        if rule.starts_at or rule.ends_at:
+            start = (
+                timezone.localtime(rule.starts_at).strftime("%Y-%m-%d %H:%M")
+                if rule.starts_at
+                else "…"
+            )
+            end = (
+                timezone.localtime(rule.ends_at).strftime("%Y-%m-%d %H:%M") if rule.ends_at else "…"
+            )
+            parts.append(f"{start} – {end}")
+        if rule.daily_from or rule.daily_until:
+            start = rule.daily_from.strftime("%H:%M") if rule.daily_from else "00:00"
+            end = rule.daily_until.strftime("%H:%M") if rule.daily_until else "24:00"
+            parts.append(f"{start}–{end}")
+        return "; ".join(parts) or "—"
+
+    @admin.display(description=_("hits"), ordering="hit_count")
+    def hits(self, rule):
+        return rule.hit_count or 0
+
+    @admin.display(description=_("last hit"), ordering="last_hit_at")
+    def last_hit(self, rule):
+        return rule.last_hit_at
+
+    # --- actions -------------------------------------------------------------------------
+
+    @admin.action(description=_("Enable selected rules"), permissions=["change"])
+    def enable_rules(self, request, queryset):
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description=_("Disable selected rules"), permissions=["change"])
+    def disable_rules(self, request, queryset):
+        self._set_enabled(request, queryset, False)
+
+    def _set_enabled(self, request, queryset, enabled):
+        with transaction.atomic():
+            count = queryset.update(enabled=enabled, updated_at=timezone.now())
+            bump_ruleset_version()  # update() sends no signals
+        self.message_user(
+            request,
+            ngettext("%(count)d rule updated.", "%(count)d rules updated.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Duplicate selected rules (disabled copies)"), permissions=["add"])
+    def duplicate_rules(self, request, queryset):
+        with transaction.atomic():
+            for rule in queryset.prefetch_related("triggers", "replies"):
+                triggers, replies = list(rule.triggers.all()), list(rule.replies.all())
+                rule.pk = None
+                rule._state.adding = True
+                rule.name = (_("Copy of %(name)s") % {"name": rule.name})[:60]
+                rule.enabled = False
+                rule.save()
+                for row in [*triggers, *replies]:
+                    row.pk = None
+                    row._state.adding = True
+                    row.rule = rule
+                Trigger.objects.bulk_create(triggers)
+                RuleReply.objects.bulk_create(replies)
+        self.message_user(
+            request,
+            _("Copies made, disabled: edit and enable them."),
+            messages.SUCCESS,
+        )
+
+    # --- warnings after saving -----------------------------------------------------------
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        rule = form.instance
+        for warning in warnings_for(rule.pk, load_rule_specs(), now=timezone.localtime()):
+            self.message_user(request, warning, messages.WARNING)
+
+    # --- the rule tester -----------------------------------------------------------------
+
+    def get_urls(self):
+        tester = path(
+            "tester/",
+            self.admin_site.admin_view(self.tester_view),
+            name="replies_replyrule_tester",
+        )
+        return [tester, *super().get_urls()]
+
+    def tester_view(self, request):
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = RuleTesterForm(request.GET or None)
+        result = None
+        if form.is_valid():
+            result = run_rule_tester(
+                msg_type=form.cleaned_data["msg_type"],
+                text=form.cleaned_data["text"],
+                event=form.cleaned_data["event"],
+                event_key=form.cleaned_data["event_key"],
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Rule tester"),
+            "form": form,
+            "result": result,
+        }
+        return TemplateResponse(request, "admin/replies/replyrule/tester.html", context)

@@ -1,0 +1,212 @@
+"""Choose the reply to an incoming message from the operators' rules.
+
+This is the one seam between the endpoint and the reply rules: handling calls `choose_reply()`
+for every message. The rules are compiled into a `RuleIndex` (replies.rule_index) held in each
+worker's memory. A counter (RulesetVersion), bumped in the same transaction as any edit, tells
+every worker — on any host — that its index is out of date; it is read once per message (from
+the shared cache when CACHE_URL is set, else from the database); the first request to see it moved
+rebuilds the index and swaps it in whole, so no request ever sees half an index.
+"""
+
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.db.models import F, Prefetch
+from django.utils import timezone
+
+from replies.models import ReplyRule, RuleReply, RulesetVersion, Trigger
+from replies.protocol import IncomingMessage, Reply
+from replies.rule_index import Query, RuleIndex, RuleSpec, Schedule
+from replies.rule_index import Trigger as TriggerSpec
+
+logger = logging.getLogger("replies.matching")
+
+VERSION_CACHE_KEY = "replies:ruleset-version"
+
+
+@dataclass(frozen=True)
+class RulePayload:
+    """What a matched rule answers with, carried through the index."""
+
+    replies: tuple[Reply, ...]
+    reply_mode: str
+
+
+@dataclass(frozen=True)
+class ReplyChoice:
+    reply: Reply
+    rule_id: int | None = None
+    rule_name: str = ""
+
+
+# --- the version every worker can see ---------------------------------------------------------
+
+
+def bump_ruleset_version() -> None:
+    """Mark the rules changed, for every worker, once the current transaction commits."""
+    updated = RulesetVersion.objects.filter(pk=1).update(
+        version=F("version") + 1, changed_at=timezone.now()
+    )
+    if not updated:
+        RulesetVersion.objects.get_or_create(pk=1, defaults={"version": 1})
+    if settings.SHARED_CACHE:
+        transaction.on_commit(_publish_version)
+
+
+def _publish_version() -> None:
+    version = _read_version_from_database()
+    # set, not add: a writer's value always replaces what readers cached.
+    cache.set(VERSION_CACHE_KEY, version, timeout=None)
+
+
+def _read_version_from_database() -> int:
+    return RulesetVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+def current_ruleset_version() -> int:
+    """Return the rule-set version as every worker sees it."""
+    if not settings.SHARED_CACHE:
+        return _read_version_from_database()
+    version = cache.get(VERSION_CACHE_KEY)
+    if version is None:
+        version = _read_version_from_database()
+        # add, not set: if a writer published a newer version meanwhile, keep the writer's.
+        cache.add(VERSION_CACHE_KEY, version, timeout=None)
+    return version
+
+
+# --- building the index from the database -----------------------------------------------------
+
+
+def load_rule_specs(*, include_disabled: bool = False) -> list[RuleSpec]:
+    """Return the rules as the index's plain values (three queries, whatever the rule count)."""
+    rules = ReplyRule.objects.prefetch_related(
+        Prefetch("triggers", queryset=Trigger.objects.order_by("id")),
+        Prefetch("replies", queryset=RuleReply.objects.order_by("position", "id")),
+    )
+    if not include_disabled:
+        rules = rules.filter(enabled=True)
+    return [rule_spec_for(rule) for rule in rules]
+
+
+def rule_spec_for(rule: ReplyRule) -> RuleSpec:
+    """Return one rule (with its prefetched triggers and replies) as an index entry."""
+    schedule = None
+    if rule.starts_at or rule.ends_at or rule.daily_from or rule.daily_until:
+        schedule = Schedule(
+            starts_at=rule.starts_at,
+            ends_at=rule.ends_at,
+            daily_from=rule.daily_from,
+            daily_until=rule.daily_until,
+        )
+    return RuleSpec(
+        id=rule.pk,
+        name=rule.name,
+        priority=rule.priority,
+        created_at=rule.created_at,
+        triggers=tuple(
+            TriggerSpec(kind=t.kind, value=t.value, match=t.match) for t in rule.triggers.all()
+        ),
+        schedule=schedule,
+        payload=RulePayload(
+            replies=tuple(reply.to_reply() for reply in rule.replies.all()),
+            reply_mode=rule.reply_mode,
+        ),
+    )
+
+
+class _IndexHolder:
+    """This worker's compiled index and the version it was built from."""
+
+    def __init__(self):
+        self.version: int | None = None
+        self.index = RuleIndex.build(())
+        self._lock = threading.Lock()
+
+    def get(self) -> RuleIndex:
+        try:
+            version = current_ruleset_version()
+        except DatabaseError:
+            # The database is unreachable: answer from the rules we have rather than not at all.
+            logger.warning("rule version unavailable; using the index built at v%s", self.version)
+            return self.index
+        if version != self.version:
+            with self._lock:
+                if version != self.version:
+                    try:
+                        index = RuleIndex.build(load_rule_specs())
+                    except DatabaseError:
+                        logger.warning(
+                            "rules unavailable; using the index built at v%s", self.version
+                        )
+                        return self.index
+                    self.index, self.version = index, version
+                    logger.info(
+                        "rule index rebuilt: v%s, %s rules, %s keywords",
+                        version,
+                        index.rule_count,
+                        index.keyword_count,
+                    )
+        return self.index
+
+    def forget(self) -> None:
+        self.version = None
+
+
+_holder = _IndexHolder()
+
+
+def get_rule_index() -> RuleIndex:
+    """Return this worker's rule index, rebuilt first if any rule changed anywhere."""
+    return _holder.get()
+
+
+def forget_rule_index() -> None:
+    """Drop this worker's index so the next message rebuilds it (tests use this)."""
+    _holder.forget()
+
+
+# --- the seam ---------------------------------------------------------------------------------
+
+
+# Speech recognition ends its sentences ("价格。"); a follower saying a keyword should match it.
+_SPOKEN_PUNCTUATION = "。！？，、.!?, "
+
+
+def query_for(message: IncomingMessage) -> Query:
+    """Return what the index matches on for `message`."""
+    text = message.text
+    if message.msg_type == "voice":
+        text = text.rstrip(_SPOKEN_PUNCTUATION)
+    return Query(
+        msg_type=message.msg_type,
+        event=message.event,
+        event_key=message.event_key,
+        text=text,
+    )
+
+
+def pick_reply(payload: RulePayload) -> Reply | None:
+    """Return the reply a rule sends: the first, or one at random, per the rule's choice."""
+    if not payload.replies:
+        return None
+    if payload.reply_mode == ReplyRule.ReplyMode.FIRST:
+        return payload.replies[0]
+    return random.choice(payload.replies)
+
+
+def choose_reply(message: IncomingMessage, *, now: datetime) -> ReplyChoice | None:
+    """Return the reply to send to `message`, or None to answer `success` (no reply)."""
+    match = get_rule_index().find(query_for(message), now=timezone.localtime(now))
+    if match is None:
+        return None
+    reply = pick_reply(match.rule.payload)
+    if reply is None:
+        return None
+    return ReplyChoice(reply=reply, rule_id=match.rule.id, rule_name=match.rule.name)

@@ -1,0 +1,350 @@
+"""The database side of wxsite: the message log (and, next to it, the reply rules).
+
+Every message and event WeChat delivers becomes one Message row: queryable columns for what the
+log filters on, the raw XML as received for everything else, and the reply that was sent. The
+row's `dedup_key` is unique, so WeChat's retries of one message find the stored row (and its
+reply) instead of making a second one — across every worker and host sharing the database.
+"""
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from replies.protocol import (
+    Article,
+    ImageReply,
+    MusicReply,
+    NewsReply,
+    Reply,
+    TextReply,
+    TransferCustomerServiceReply,
+    VideoReply,
+    VoiceReply,
+)
+
+
+class Message(models.Model):
+    """One message or event received from WeChat, with the reply we sent."""
+
+    class Mode(models.TextChoices):
+        PLAIN = "plain", _("plaintext")
+        COMPAT = "compat", _("compatible")
+        AES = "aes", _("safe (AES)")
+
+    dedup_key = models.CharField(
+        _("dedup key"),
+        max_length=40,
+        unique=True,
+        editable=False,
+        help_text=_(
+            "SHA-1 of MsgId + FromUserName + CreateTime (events: FromUserName + CreateTime + "
+            "Event + EventKey); WeChat's retries share it."
+        ),
+    )
+    request_key = models.CharField(  # noqa: DJ001 - NULL where a row has no signed query
+        _("request key"),
+        max_length=40,
+        unique=True,
+        null=True,
+        editable=False,
+        help_text=_(
+            "SHA-1 of the signed timestamp and nonce: the same signed query with another body "
+            "is a forgery."
+        ),
+    )
+    mode = models.CharField(_("mode"), max_length=8, choices=Mode.choices, default=Mode.PLAIN)
+    account = models.CharField(
+        _("account"), max_length=64, help_text=_("ToUserName: our account, e.g. gh_123456789abc.")
+    )
+    openid = models.CharField(
+        _("follower OpenID"),
+        max_length=128,
+        help_text=_("FromUserName, e.g. oUpF8uMuAJO_M2pxb1Q9zNjWeS6o."),
+    )
+    msg_type = models.CharField(
+        _("type"), max_length=32, help_text=_("MsgType, lower-case: text, image, event …")
+    )
+    event = models.CharField(
+        _("event"),
+        max_length=64,
+        blank=True,
+        help_text=_("Event, lower-case: subscribe, click, scan …; empty for messages."),
+    )
+    event_key = models.CharField(
+        _("event key"),
+        max_length=512,
+        blank=True,
+        help_text=_("EventKey: menu key, qrscene_123, or the URL of a VIEW event."),
+    )
+    msg_id = models.CharField(_("MsgId"), max_length=64, blank=True)
+    created_at = models.DateTimeField(
+        _("sent at"), help_text=_("CreateTime: when the follower sent it, per WeChat.")
+    )
+    content = models.TextField(_("text"), blank=True, help_text=_("Content of a text message."))
+    recognition = models.TextField(
+        _("speech recognition"), blank=True, help_text=_("Recognition of a voice message.")
+    )
+    media_id = models.CharField(_("media id"), max_length=256, blank=True)
+    pic_url = models.CharField(_("picture URL"), max_length=1024, blank=True)
+    latitude = models.FloatField(
+        _("latitude"), null=True, blank=True, help_text=_("Location_X, or Latitude of LOCATION.")
+    )
+    longitude = models.FloatField(
+        _("longitude"), null=True, blank=True, help_text=_("Location_Y, or Longitude of LOCATION.")
+    )
+    label = models.CharField(_("place"), max_length=512, blank=True)
+    title = models.CharField(_("title"), max_length=512, blank=True)
+    url = models.CharField(_("URL"), max_length=2048, blank=True)
+    raw_xml = models.TextField(_("raw XML"), help_text=_("The request body exactly as received."))
+    decrypted_xml = models.TextField(
+        _("decrypted XML"), blank=True, help_text=_("The message inside, in safe mode.")
+    )
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    handling_ms = models.FloatField(
+        _("handling time (ms)"), default=0, help_text=_("From request to stored reply.")
+    )
+    reply_type = models.CharField(
+        _("reply type"), max_length=32, blank=True, help_text=_("Empty when we answered success.")
+    )
+    reply_summary = models.CharField(_("reply"), max_length=200, blank=True)
+    reply_xml = models.TextField(
+        _("reply XML"), blank=True, help_text=_("The plaintext reply; retries get it back.")
+    )
+    rule = models.ForeignKey(
+        "ReplyRule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        db_index=False,  # the (rule, -received_at) index below serves lookups by rule
+        verbose_name=_("rule"),
+        help_text=_("The rule that answered; empty when none did."),
+    )
+    rule_name = models.CharField(
+        _("rule name"), max_length=60, blank=True, help_text=_("Kept when the rule is deleted.")
+    )
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["-received_at"], name="message_received"),
+            models.Index(fields=["openid", "-received_at"], name="message_openid"),
+            models.Index(fields=["msg_type", "-received_at"], name="message_type"),
+            models.Index(fields=["event", "event_key"], name="message_event"),
+            models.Index(fields=["rule", "-received_at"], name="message_rule"),
+        ]
+
+    def __str__(self):
+        kind = f"{self.msg_type}/{self.event}" if self.event else self.msg_type
+        return f"{kind} from {self.openid} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ReplyRule(models.Model):
+    """An auto-reply rule: when one of its triggers matches, answer with one of its replies.
+
+    Which rule wins when several match: enabled rules whose schedule is active now, the default
+    rule only when nothing else matched; then higher priority; then the stronger match (exact
+    keyword, menu key, QR scene > prefix > contains > regex > any follow/scan > message type);
+    then the longer keyword; then the older rule.
+    """
+
+    class ReplyMode(models.TextChoices):
+        RANDOM = "random", _("one at random")
+        FIRST = "first", _("always the first")
+
+    name = models.CharField(_("name"), max_length=60, help_text=_("For staff, e.g. “营业时间”."))
+    enabled = models.BooleanField(_("enabled"), default=True)
+    priority = models.IntegerField(
+        _("priority"),
+        default=0,
+        help_text=_("Higher wins when several rules match, e.g. 10 over 0."),
+    )
+    reply_mode = models.CharField(
+        _("with several replies, send"),
+        max_length=8,
+        choices=ReplyMode.choices,
+        default=ReplyMode.RANDOM,
+        help_text=_(
+            "A passive reply is one message. WeChat's “reply all” needs the customer-service "
+            "API (客服消息), which this endpoint does not call."
+        ),
+    )
+    starts_at = models.DateTimeField(
+        _("active from"), null=True, blank=True, help_text=_("Empty: active from now on.")
+    )
+    ends_at = models.DateTimeField(
+        _("active until"), null=True, blank=True, help_text=_("Empty: no end.")
+    )
+    daily_from = models.TimeField(
+        _("daily from"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Only at these hours each day, e.g. 18:00 to 09:00 for an out-of-office reply."
+        ),
+    )
+    daily_until = models.TimeField(_("daily until"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("reply rule")
+        verbose_name_plural = _("reply rules")
+        ordering = ["-enabled", "-priority", "created_at", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class Trigger(models.Model):
+    """What makes a rule answer: a keyword, the follow event, a menu key, a QR scene …"""
+
+    class Kind(models.TextChoices):
+        KEYWORD = "keyword", _("keyword")
+        SUBSCRIBE = "subscribe", _("follow")
+        CLICK = "click", _("menu click")
+        SCAN = "scan", _("QR code scan")
+        MSG_TYPE = "msg_type", _("any message of a type")
+        DEFAULT = "default", _("default (nothing else matched)")
+
+    class Match(models.TextChoices):
+        EXACT = "exact", _("exact (全匹配)")
+        CONTAINS = "contains", _("contains (半匹配)")
+        PREFIX = "prefix", _("starts with")
+        REGEX = "regex", _("regular expression")
+
+    rule = models.ForeignKey(
+        ReplyRule, on_delete=models.CASCADE, related_name="triggers", verbose_name=_("rule")
+    )
+    kind = models.CharField(_("when"), max_length=16, choices=Kind.choices, default=Kind.KEYWORD)
+    match = models.CharField(
+        _("match"), max_length=16, choices=Match.choices, default=Match.EXACT, blank=True
+    )
+    value = models.CharField(
+        _("value"),
+        max_length=255,
+        blank=True,
+        help_text=_(
+            "Keyword (“价格”), regex (“^订单\\d+$”), menu key (“MENU_1”), QR scene (“123”, "
+            "empty for any) or message type (“image”)."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("trigger")
+        verbose_name_plural = _("triggers")
+        ordering = ["id"]
+        indexes = [models.Index(fields=["kind", "value"], name="trigger_kind_value")]
+
+    def __str__(self):
+        if self.kind == self.Kind.KEYWORD:
+            return f"{self.get_match_display()}: {self.value}"
+        return f"{self.get_kind_display()}: {self.value}" if self.value else self.get_kind_display()
+
+
+class RuleReply(models.Model):
+    """One passive reply of a rule: text, image, voice, video, music, news or transfer."""
+
+    class Type(models.TextChoices):
+        TEXT = "text", _("text")
+        IMAGE = "image", _("image")
+        VOICE = "voice", _("voice")
+        VIDEO = "video", _("video")
+        MUSIC = "music", _("music")
+        NEWS = "news", _("news (articles)")
+        TRANSFER = "transfer_customer_service", _("transfer to customer service")
+
+    rule = models.ForeignKey(
+        ReplyRule, on_delete=models.CASCADE, related_name="replies", verbose_name=_("rule")
+    )
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+    reply_type = models.CharField(_("type"), max_length=32, choices=Type.choices, default=Type.TEXT)
+    content = models.TextField(
+        _("text"), blank=True, help_text=_("Text reply; line breaks and links are kept.")
+    )
+    media_id = models.CharField(
+        _("media id"),
+        max_length=128,
+        blank=True,
+        help_text=_("MediaId of permanent material, for image, voice and video replies."),
+    )
+    title = models.CharField(_("title"), max_length=128, blank=True)
+    description = models.CharField(_("description"), max_length=512, blank=True)
+    music_url = models.URLField(_("music URL"), max_length=1024, blank=True)
+    hq_music_url = models.URLField(_("high-quality music URL"), max_length=1024, blank=True)
+    thumb_media_id = models.CharField(_("thumbnail media id"), max_length=128, blank=True)
+    articles = models.JSONField(
+        _("articles"),
+        default=list,
+        blank=True,
+        help_text=_("News articles: title, description, pic_url, url."),
+    )
+    kf_account = models.CharField(
+        _("customer-service account"),
+        max_length=64,
+        blank=True,
+        help_text=_("Optional, e.g. kf2001@gh_123456789abc; empty: any agent."),
+    )
+
+    class Meta:
+        verbose_name = _("reply")
+        verbose_name_plural = _("replies")
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return f"{self.get_reply_type_display()} #{self.position}"
+
+    def to_reply(self) -> Reply:
+        """Return the protocol reply this row describes."""
+        match self.reply_type:
+            case self.Type.TEXT:
+                return TextReply(self.content)
+            case self.Type.IMAGE:
+                return ImageReply(self.media_id)
+            case self.Type.VOICE:
+                return VoiceReply(self.media_id)
+            case self.Type.VIDEO:
+                return VideoReply(self.media_id, title=self.title, description=self.description)
+            case self.Type.MUSIC:
+                return MusicReply(
+                    title=self.title,
+                    description=self.description,
+                    music_url=self.music_url,
+                    hq_music_url=self.hq_music_url,
+                    thumb_media_id=self.thumb_media_id,
+                )
+            case self.Type.NEWS:
+                return NewsReply(
+                    tuple(
+                        Article(
+                            title=item.get("title", ""),
+                            description=item.get("description", ""),
+                            pic_url=item.get("pic_url", ""),
+                            url=item.get("url", ""),
+                        )
+                        for item in self.articles
+                    )
+                )
+            case self.Type.TRANSFER:
+                return TransferCustomerServiceReply(self.kf_account)
+        raise ValueError(f"unknown reply type {self.reply_type!r}")
+
+
+class RulesetVersion(models.Model):
+    """A counter bumped by every change to rules, triggers or replies.
+
+    Every worker compares it with the version of the rule index it has in memory and rebuilds
+    when it moved, so an edit reaches all workers and hosts on their next message.
+    """
+
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("rule set version")
+        verbose_name_plural = _("rule set versions")
+
+    def __str__(self):
+        return f"v{self.version}"

@@ -1,0 +1,81 @@
+"""An edit made in one worker process is used by every other on its next message.
+
+Real processes (not threads), sharing a database file — and, in the second case, Redis as
+the shared cache — exactly as gunicorn workers do.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 3
+
+
+def redis_available() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+class Worker:
+    def __init__(self, env):
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "rule_worker.py")],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+
+    def ask(self, line: str) -> str:
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def stop(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def worker_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CACHE_"))}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
+    return env
+
+
+@pytest.mark.parametrize("cache", ["database", "redis"])
+def test_edit_in_one_worker_reaches_the_others_on_their_next_message(worker_env, cache):
+    if cache == "redis":
+        if not redis_available():
+            pytest.skip("Redis is not running on 127.0.0.1:6379")
+        worker_env["CACHE_URL"] = "redis://127.0.0.1:6379/15"
+        import redis
+
+        redis.Redis(db=15).flushdb()
+    workers = [Worker(worker_env) for _ in range(WORKERS)]
+    try:
+        assert [w.ask("match hi") for w in workers] == ["-"] * WORKERS
+        assert workers[0].ask("set hi v1") == "ok"
+        assert [w.ask("match hi") for w in workers] == ["v1"] * WORKERS
+        assert workers[1].ask("set hi v2") == "ok"
+        assert [w.ask("match hi") for w in workers] == ["v2"] * WORKERS
+        assert workers[2].ask("set bye ciao") == "ok"
+        assert [w.ask("match bye") for w in workers] == ["ciao"] * WORKERS
+    finally:
+        for worker in workers:
+            worker.stop()
