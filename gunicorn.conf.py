@@ -23,3 +23,20 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    """Replay messages spooled during a database outage before the workers take traffic."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wxsite.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    try:
+        call_command("replay_spool")
+    except Exception:  # noqa: BLE001 - a database still down must not stop the server starting
+        server.log.exception("replay_spool at start-up failed; workers will drain the spool later")
+    finally:
+        connections.close_all()  # never share a connection with the forked workers

@@ -10,4 +10,9 @@ class RepliesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from replies import checks, config, signals  # noqa: F401  (registers them)
+        from replies.groups import ensure_staff_groups
+
+        post_migrate.connect(ensure_staff_groups, sender=self)

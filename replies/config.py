@@ -18,6 +18,7 @@ from replies.protocol import Credentials, decode_aes_key
 class EndpointLimits:
     timestamp_window: int
     max_body_bytes: int
+    require_encryption: bool
 
 
 @lru_cache(maxsize=1)
@@ -37,10 +38,11 @@ def get_credentials() -> Credentials:
 
 @lru_cache(maxsize=1)
 def get_limits() -> EndpointLimits:
-    """Return the endpoint's timestamp window (seconds) and body size limit (bytes)."""
+    """Return the endpoint's timestamp window, body size limit and encryption policy."""
     return EndpointLimits(
         timestamp_window=settings.WECHAT_TIMESTAMP_WINDOW,
         max_body_bytes=settings.WECHAT_MAX_BODY_BYTES,
+        require_encryption=settings.WECHAT_REQUIRE_ENCRYPTION,
     )
 
 

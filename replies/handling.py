@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from replies.matching import choose_reply
@@ -25,6 +25,7 @@ from replies.protocol import (
     render_reply,
     summarize_reply,
 )
+from replies.spool import drain_spool_soon, spool_message, spooled_reply
 
 logger = logging.getLogger("replies.endpoint")
 
@@ -40,14 +41,23 @@ class ReplayedRequest(WeChatError):
     default_message = "This signed request was already used with a different body."
 
 
+class StorageUnavailable(WeChatError):
+    """Neither the database nor the spool could keep the message: let WeChat retry it."""
+
+    code = "storage_unavailable"
+    status = 503
+    default_message = "The message could not be stored; please retry."
+
+
 @dataclass(frozen=True)
 class HandledMessage:
     reply_xml: bytes  # the plaintext reply, or b"success"
-    message_id: int
+    message_id: int | None  # None while the message waits in the spool
     duplicate: bool  # True when this was a retry of a stored message
     msg_type: str
     event: str
     rule_id: int | None
+    spooled: bool = False
 
 
 def dedup_key_for(message: IncomingMessage) -> str:
@@ -115,11 +125,17 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
         **columns_for(message),
     )
     row.handling_ms = round((time.perf_counter() - started) * 1000, 3)
+    spooled = spooled_reply(row.dedup_key)
+    if spooled is not None:  # a retry of a message kept in the spool during an outage
+        return _handled(message, spooled.encode() or NO_REPLY, duplicate=True, spooled=True)
     try:
         with transaction.atomic():
             row.save(force_insert=True)
     except IntegrityError:
         return _answer_retry(row, message)
+    except DatabaseError:
+        return _spool(row, message)
+    drain_spool_soon()
     return HandledMessage(
         reply_xml=reply_xml,
         message_id=row.pk,
@@ -128,6 +144,31 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
         event=message.event,
         rule_id=None if choice is None else choice.rule_id,
     )
+
+
+def _handled(message: IncomingMessage, reply_xml: bytes, **flags) -> HandledMessage:
+    return HandledMessage(
+        reply_xml=reply_xml,
+        message_id=None,
+        msg_type=message.msg_type,
+        event=message.event,
+        rule_id=None,
+        **flags,
+    )
+
+
+def _spool(row: Message, message: IncomingMessage) -> HandledMessage:
+    logger.error("database unavailable while storing %s; spooling it", row.dedup_key, exc_info=True)
+    try:
+        reply_xml = spool_message(row)
+    except OSError:
+        logger.critical(
+            "message %s LOST unless WeChat retries: database and spool both failed",
+            row.dedup_key,
+            exc_info=True,
+        )
+        raise StorageUnavailable() from None
+    return _handled(message, reply_xml.encode() or NO_REPLY, duplicate=False, spooled=True)
 
 
 def _answer_retry(row: Message, message: IncomingMessage) -> HandledMessage:

@@ -348,3 +348,42 @@ class RulesetVersion(models.Model):
 
     def __str__(self):
         return f"v{self.version}"
+
+
+class SecurityEvent(models.Model):
+    """A refused request worth an operator's look: bad signature, replay, decryption failure …
+
+    Enough context to spot an attack (who, when, which check failed, the query WeChat-style
+    parameters) and never a secret: the token and keys are not in requests, and bodies are
+    kept as a short excerpt only.
+    """
+
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+    code = models.CharField(
+        _("check that failed"), max_length=40, help_text=_("e.g. invalid_signature.")
+    )
+    status = models.PositiveSmallIntegerField(_("HTTP status"))
+    reason = models.CharField(_("reason"), max_length=300)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    forwarded_for = models.CharField(_("X-Forwarded-For"), max_length=300, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    method = models.CharField(_("method"), max_length=8)
+    query = models.CharField(
+        _("query"), max_length=1000, blank=True, help_text=_("The request's query string.")
+    )
+    openid = models.CharField(_("OpenID (from the query)"), max_length=128, blank=True)
+    body_bytes = models.PositiveIntegerField(_("body size (bytes)"), default=0)
+    body_excerpt = models.CharField(_("start of the body"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["-occurred_at"], name="security_when"),
+            models.Index(fields=["code", "-occurred_at"], name="security_code"),
+            models.Index(fields=["ip", "-occurred_at"], name="security_ip"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} from {self.ip or '?'} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"

@@ -2,7 +2,7 @@
 
 The protocol steps live in replies.protocol (verify, decrypt, parse, seal), the database steps
 in replies.handling; a view reads the request, calls them in order and turns our typed errors
-into a short 4xx with a log line.
+into a short 4xx with a log line (and, for what looks like an attack, a security event).
 """
 
 import logging
@@ -16,9 +16,24 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from replies.config import get_credentials, get_limits
 from replies.handling import handle_message
-from replies.protocol import BodyTooLarge, WeChatError, open_request, seal_reply, verify_url
+from replies.protocol import (
+    BodyTooLarge,
+    WeChatError,
+    open_request,
+    seal_reply,
+    verify_url,
+)
+from replies.security import record_security_event
 
 logger = logging.getLogger("replies.endpoint")
+
+TEXT = "text/plain; charset=utf-8"
+
+
+class PlaintextRefused(WeChatError):
+    code = "plaintext_refused"
+    status = 403
+    default_message = "This endpoint only accepts encrypted (safe mode) messages."
 
 
 @csrf_exempt
@@ -26,6 +41,7 @@ logger = logging.getLogger("replies.endpoint")
 def wechat(request):
     """Answer WeChat: URL verification on GET, a message or event on POST."""
     started = time.perf_counter()
+    body = b""
     try:
         credentials, limits = get_credentials(), get_limits()
         if request.method == "GET":
@@ -36,14 +52,17 @@ def wechat(request):
                 window=limits.timestamp_window,
             )
             logger.info("wechat verify ok")
-            return HttpResponse(echostr, content_type="text/plain; charset=utf-8")
+            return HttpResponse(echostr, content_type=TEXT)
+        body = read_body(request, limit=limits.max_body_bytes)
         opened = open_request(
             query=request.GET,
-            body=read_body(request, limit=limits.max_body_bytes),
+            body=body,
             credentials=credentials,
             now=time.time(),
             window=limits.timestamp_window,
         )
+        if limits.require_encryption and opened.mode == "plain":
+            raise PlaintextRefused()
         handled = handle_message(opened=opened, started=started)
         answer = seal_reply(
             reply_xml=handled.reply_xml,
@@ -60,23 +79,22 @@ def wechat(request):
             error.message,
             request.META.get("REMOTE_ADDR", ""),
         )
-        return HttpResponse(
-            error.message, status=error.status, content_type="text/plain; charset=utf-8"
-        )
+        record_security_event(request=request, error=error, body=body)
+        return HttpResponse(error.message, status=error.status, content_type=TEXT)
     logger.info(
-        "wechat mode=%s type=%s event=%s rule=%s reply=%s duplicate=%s ms=%.1f",
+        "wechat mode=%s type=%s event=%s rule=%s reply=%s duplicate=%d spooled=%d ms=%.1f",
         opened.mode,
         handled.msg_type,
         handled.event or "-",
         handled.rule_id or "-",
         "none" if handled.reply_xml == b"success" else "xml",
-        int(handled.duplicate),
+        handled.duplicate,
+        handled.spooled,
         (time.perf_counter() - started) * 1000,
     )
-    content_type = (
-        "text/plain; charset=utf-8" if answer == b"success" else "application/xml; charset=utf-8"
-    )
-    return HttpResponse(answer, content_type=content_type)
+    if answer == b"success":
+        return HttpResponse(answer, content_type=TEXT)
+    return HttpResponse(answer, content_type="application/xml; charset=utf-8")
 
 
 def read_body(request, *, limit: int) -> bytes:
@@ -99,7 +117,7 @@ def healthz(request):
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception:  # any database failure means "not healthy", whatever its type
+    except Exception:  # noqa: BLE001 - any database failure means "not healthy"
         logger.exception("healthz: database unavailable")
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})

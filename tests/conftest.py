@@ -17,7 +17,8 @@ OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 
 
 @pytest.fixture(autouse=True)
-def wechat_settings(settings):
+def wechat_settings(settings, tmp_path):
+    settings.WECHAT_SPOOL_DIR = str(tmp_path / "spool")
     settings.WECHAT_TOKEN = TOKEN
     settings.WECHAT_APP_ID = APP_ID
     settings.WECHAT_ENCODING_AES_KEY = AES_KEY

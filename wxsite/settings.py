@@ -76,10 +76,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # so concurrent writers queue on busy_timeout instead of failing with "database is locked".
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
+        # Short: a locked database must fail fast enough for the spool to answer WeChat in 5 s.
+        "timeout": 2,
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that does not answer must fail fast enough for the spool to answer in 5 s.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 2)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (the rule-index version lives here when it is shared) -----------------------------
@@ -137,6 +143,10 @@ WECHAT_ENCODING_AES_KEY = env_str("WECHAT_ENCODING_AES_KEY")
 WECHAT_ENCODING_AES_KEY_PREVIOUS = env_str("WECHAT_ENCODING_AES_KEY_PREVIOUS")
 WECHAT_TIMESTAMP_WINDOW = env_int("WECHAT_TIMESTAMP_WINDOW", 300)
 WECHAT_MAX_BODY_BYTES = env_int("WECHAT_MAX_BODY_BYTES", 1024 * 1024)
+# Refuse plaintext requests: once the console is in safe mode, an unencrypted POST is a forgery.
+WECHAT_REQUIRE_ENCRYPTION = env_bool("WECHAT_REQUIRE_ENCRYPTION", False)
+# Where messages wait when the database cannot take them (see replies/spool.py).
+WECHAT_SPOOL_DIR = env_str("WECHAT_SPOOL_DIR") or str(BASE_DIR / "spool")
 
 # --- Logging: one line per event, to stderr (gunicorn and systemd collect it) ----------------
 LOGGING = {

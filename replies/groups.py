@@ -1,0 +1,35 @@
+"""The staff groups every deployment starts with, kept in step with the models after migrate.
+
+"Log readers" may read the message log and security events (and look at rules and the tester)
+but change nothing; "Rule editors" may also add, change and delete reply rules. Superusers need
+neither. Assign people to a group in the admin under Users.
+"""
+
+from django.contrib.auth.models import Group, Permission
+
+LOG_READERS = "Log readers"
+RULE_EDITORS = "Rule editors"
+
+_READ = [
+    "view_message",
+    "view_securityevent",
+    "view_replyrule",
+    "view_trigger",
+    "view_rulereply",
+]
+_EDIT = [
+    f"{action}_{model}"
+    for model in ("replyrule", "trigger", "rulereply")
+    for action in ("add", "change", "delete")
+]
+GROUPS = {LOG_READERS: _READ, RULE_EDITORS: _READ + _EDIT}
+
+
+def ensure_staff_groups(sender=None, **kwargs) -> None:
+    """Create the groups (or add missing permissions); never removes what an admin added."""
+    for name, codenames in GROUPS.items():
+        group, _created = Group.objects.get_or_create(name=name)
+        permissions = Permission.objects.filter(
+            content_type__app_label="replies", codename__in=codenames
+        )
+        group.permissions.add(*permissions)

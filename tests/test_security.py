@@ -1,0 +1,120 @@
+"""Refused requests that look like attacks are recorded; staff groups limit who does what."""
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from replies.groups import LOG_READERS, RULE_EDITORS
+from replies.models import Message, SecurityEvent
+from tests.conftest import AES_KEY, TOKEN
+
+pytestmark = pytest.mark.django_db
+
+
+def test_bad_signature_is_recorded_without_secrets(wechat):
+    query, body = wechat.signed(wechat.xml("text", Content="x"))
+    query["signature"] = "0" * 40
+    query["openid"] = "o_attacker"
+    response = wechat.client.post(
+        "/wechat/?" + "&".join(f"{k}={v}" for k, v in query.items()),
+        data=body,
+        content_type="text/xml",
+        HTTP_USER_AGENT="curl/8",
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+    )
+    assert response.status_code == 403
+    event = SecurityEvent.objects.get()
+    assert event.code == "invalid_signature" and event.status == 403
+    assert event.openid == "o_attacker" and event.forwarded_for == "203.0.113.9"
+    assert event.user_agent == "curl/8" and event.body_bytes == len(body)
+    stored = " ".join(str(v) for v in event.__dict__.values())
+    assert TOKEN not in stored and AES_KEY not in stored
+
+
+def test_replay_with_another_body_is_recorded(wechat):
+    query, body = wechat.signed(wechat.xml("text", Content="original"))
+    wechat.post_raw(query, body)
+    wechat.post_raw(query, wechat.xml("text", Content="forged"))
+    assert list(SecurityEvent.objects.values_list("code", flat=True)) == ["replayed_request"]
+
+
+def test_plain_malformed_input_is_logged_but_not_recorded(wechat):
+    query, _ = wechat.signed(wechat.xml("text", Content="x"))
+    assert wechat.post_raw(query, b"not xml").status_code == 400
+    assert SecurityEvent.objects.count() == 0
+
+
+def test_recording_is_throttled(wechat, monkeypatch):
+    from replies import security
+
+    monkeypatch.setattr(security, "_throttle", security._Throttle(3))
+    query, body = wechat.signed(wechat.xml("text", Content="x"))
+    query["signature"] = "f" * 40
+    for _ in range(6):
+        wechat.post_raw(query, body)
+    assert SecurityEvent.objects.count() == 3
+
+
+def test_required_encryption_refuses_plaintext_but_takes_safe_mode(wechat, settings):
+    settings.WECHAT_REQUIRE_ENCRYPTION = True
+    assert wechat.post(wechat.xml("text", Content="plain")).status_code == 403
+    assert wechat.post(wechat.xml("text", Content="safe"), mode="aes").status_code == 200
+    assert list(Message.objects.values_list("content", flat=True)) == ["safe"]
+
+
+def test_security_events_are_read_only_in_the_admin(admin_client, wechat):
+    query, body = wechat.signed(wechat.xml("text", Content="x"))
+    query["signature"] = "1" * 40
+    wechat.post_raw(query, body)
+    event = SecurityEvent.objects.get()
+    assert admin_client.get("/admin/replies/securityevent/").status_code == 200
+    detail = admin_client.get(f"/admin/replies/securityevent/{event.pk}/change/")
+    assert detail.status_code == 200 and b'name="_save"' not in detail.content
+    assert admin_client.get("/admin/replies/securityevent/add/").status_code == 403
+
+
+def staff(group_name):
+    user = User.objects.create_user(f"u-{group_name}", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+def test_log_readers_read_messages_but_cannot_edit_rules(client):
+    client.force_login(staff(LOG_READERS))
+    assert client.get("/admin/replies/message/").status_code == 200
+    assert client.get("/admin/replies/replyrule/").status_code == 200
+    assert client.get("/admin/replies/replyrule/add/").status_code == 403
+    assert client.get("/admin/replies/replyrule/tester/").status_code == 200
+
+
+def test_rule_editors_edit_rules(client):
+    client.force_login(staff(RULE_EDITORS))
+    assert client.get("/admin/replies/replyrule/add/").status_code == 200
+    assert client.get("/admin/replies/message/").status_code == 200
+
+
+def test_staff_without_a_group_see_nothing(client):
+    client.force_login(User.objects.create_user("plain", password="pw", is_staff=True))
+    assert client.get("/admin/replies/message/").status_code == 403
+    assert client.get("/admin/replies/replyrule/tester/").status_code == 403
+
+
+def test_admin_url_is_configurable():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import django; django.setup(); from django.urls import reverse;"
+        "print(reverse('admin:index'))"
+    )
+    env = dict(os.environ, DJANGO_ADMIN_URL="staff-7f3a/", DJANGO_SETTINGS_MODULE="wxsite.settings")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert out.stdout.strip() == "/staff-7f3a/"
