@@ -1,0 +1,92 @@
+"""`manage.py import_console_rules`: bring the WeChat console's auto-reply rules into wxsite."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from replies.console_import import (
+    ConsoleImportError,
+    convert_console_rules,
+    fetch_autoreply_info,
+)
+from replies.management.commands.import_rules import read_input, refusal, report_plan
+from replies.rules_io import UNCHANGED, RulesFileError, apply_rules
+
+
+class Command(BaseCommand):
+    # Like loaddata: data in, no need to check the whole project first.
+    requires_system_checks = []
+    help = (
+        "Import the auto-reply rules of the WeChat console (自动回复: keyword, follow and "
+        "default replies) from the JSON of its get_current_autoreply_info API. Without FILE, "
+        "fetch it with WECHAT_APP_ID and WECHAT_APP_SECRET. Rules are matched by name, so "
+        "importing again changes nothing."
+    )
+    stealth_options = ("stdin",)
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "file",
+            nargs="?",
+            help="the API's JSON answer, or - for standard input; without it, fetch it",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="show what would change, write nothing"
+        )
+        parser.add_argument(
+            "--access-token",
+            default="",
+            help="use this access token instead of asking WeChat for one (cgi-bin/token "
+            "makes the previous token expire in 5 minutes: pass the one your other services use)",
+        )
+        parser.add_argument(
+            "--save", metavar="FILE", help="also write the fetched JSON to FILE, for the record"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        info = self.read_info(options)
+        try:
+            conversion = convert_console_rules(info)
+            plan = apply_rules(conversion.rules, dry_run=options["dry_run"])
+        except ConsoleImportError as error:
+            raise CommandError(str(error)) from None
+        except RulesFileError as error:
+            raise CommandError(refusal(error)) from None
+        # A rule imported before and unchanged since was explained then: no need to repeat.
+        unchanged = {change.name for change in plan.changes if change.action == UNCHANGED}
+        for note in conversion.notes:
+            if note.rule not in unchanged:
+                self.stdout.write(f"Note: {note}")
+        report_plan(self, plan, dry_run=options["dry_run"])
+
+    def read_info(self, options: dict[str, Any]) -> Any:
+        """Return the console's JSON: from FILE, or fetched from WeChat's API."""
+        if options["file"]:
+            source = options["file"]
+            text = read_input(source, stdin=options.get("stdin"))
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as error:
+                raise CommandError(
+                    f"{source} is not JSON: {error.msg} (line {error.lineno})."
+                ) from None
+        app_id, secret = settings.WECHAT_APP_ID, settings.WECHAT_APP_SECRET
+        token = options["access_token"]
+        if not app_id or not (secret or token):
+            raise CommandError(
+                "Give the JSON file, or set WECHAT_APP_ID and WECHAT_APP_SECRET (or pass "
+                "--access-token) to fetch it from WeChat."
+            )
+        try:
+            info = fetch_autoreply_info(app_id=app_id, app_secret=secret, access_token=token)
+        except ConsoleImportError as error:
+            raise CommandError(str(error)) from None
+        if options["save"]:
+            Path(options["save"]).write_text(
+                json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+            )
+        self.stdout.write("Fetched the console's auto-reply rules from WeChat.")
+        return info

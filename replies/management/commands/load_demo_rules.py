@@ -1,0 +1,35 @@
+"""`manage.py load_demo_rules`: load a small first-run rule set (replies/demo_rules.json)."""
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from replies.management.commands.import_rules import refusal, report_plan
+from replies.rules_io import RulesFileError, apply_rules, load_document
+
+DEMO_RULES = Path(__file__).resolve().parents[2] / "demo_rules.json"
+
+
+class Command(BaseCommand):
+    # Like loaddata and dumpdata: data in or out, no need to check the whole project first.
+    requires_system_checks = []
+    help = (
+        "Load the demo reply rules: a follow greeting, 你好/hello, 价格, 帮助/help (also the "
+        "menu key MENU_HELP), order numbers, an image answer, an out-of-office rule for "
+        "18:00–09:00 (disabled) and a default reply. Loading again changes nothing; a demo "
+        "rule edited in the admin is set back to the demo version."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--dry-run", action="store_true", help="show what would change, write nothing"
+        )
+
+    def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
+        try:
+            rules = load_document(DEMO_RULES.read_text(encoding="utf-8"), source=DEMO_RULES.name)
+            plan = apply_rules(rules, dry_run=dry_run)
+        except RulesFileError as error:
+            raise CommandError(refusal(error)) from None
+        report_plan(self, plan, dry_run=dry_run)

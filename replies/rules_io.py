@@ -1,0 +1,519 @@
+"""Reply rules in and out as JSON: the document `export_rules` writes and `import_rules` reads.
+
+The document is versioned, `{"format": "wxsite-rules", "version": 1, "rules": [...]}`, one
+object per rule with its schedule, triggers and replies, in the order the rules were created
+(the order that breaks ties between otherwise equal rules, so a copy behaves the same). Import
+identifies rules by name: it creates new ones, updates changed ones and leaves equal ones alone,
+so importing a file twice changes nothing the second time. Every rule is validated with the
+admin's own forms (replies.forms) before anything is written, and everything is written in one
+transaction: an invalid file is refused whole, with a message naming the rule and the field.
+The console import and the demo rules go through the same code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from replies.forms import (
+    ReplyRuleForm,
+    RuleReplyForm,
+    RuleReplyFormSet,
+    TriggerForm,
+    TriggerFormSet,
+)
+from replies.matching import bump_ruleset_version
+from replies.models import ReplyRule, RuleReply, Trigger
+
+__all__ = [
+    "CREATED",
+    "DELETED",
+    "FORMAT",
+    "UNCHANGED",
+    "UPDATED",
+    "VERSION",
+    "ImportPlan",
+    "RuleChange",
+    "RulesFileError",
+    "apply_rules",
+    "dump_document",
+    "export_document",
+    "load_document",
+    "rule_to_dict",
+    "validate_rules",
+]
+
+FORMAT = "wxsite-rules"
+VERSION = 1
+
+RULE_FIELDS = (
+    "name",
+    "enabled",
+    "priority",
+    "reply_mode",
+    "starts_at",
+    "ends_at",
+    "daily_from",
+    "daily_until",
+)
+TRIGGER_FIELDS = ("kind", "match", "value")
+# In the document a reply's type is "type", as in the protocol's reply_to_dict.
+REPLY_FIELDS = (
+    "content",
+    "media_id",
+    "title",
+    "description",
+    "music_url",
+    "hq_music_url",
+    "thumb_media_id",
+    "articles",
+    "kf_account",
+)
+ARTICLE_FIELDS = ("title", "description", "pic_url", "url")
+# A hand-written trigger may leave these out; the match is ignored for other kinds.
+TRIGGER_DEFAULTS = {"kind": Trigger.Kind.KEYWORD, "match": Trigger.Match.EXACT}
+RULE_KEYS = frozenset(RULE_FIELDS) | {"triggers", "replies"}
+REPLY_KEYS = frozenset(REPLY_FIELDS) | {"type"}
+
+
+class RulesFileError(Exception):
+    """Signal a rules document that cannot be imported; `problems` lists every reason."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+# --- out --------------------------------------------------------------------------------------
+
+
+def export_document() -> dict[str, Any]:
+    """Return every rule, enabled or not, as the versioned document."""
+    rules = ReplyRule.objects.order_by("created_at", "id").prefetch_related(
+        Prefetch("triggers", queryset=Trigger.objects.order_by("id")),
+        Prefetch("replies", queryset=RuleReply.objects.order_by("position", "id")),
+    )
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "rules": [
+            rule_to_dict(rule, triggers=rule.triggers.all(), replies=rule.replies.all())
+            for rule in rules
+        ],
+    }
+
+
+def dump_document(document: Mapping[str, Any]) -> str:
+    """Return the document as the file holds it: UTF-8 text, Chinese unescaped, indent 2."""
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def rule_to_dict(
+    rule: ReplyRule, *, triggers: Iterable[Trigger], replies: Iterable[RuleReply]
+) -> dict[str, Any]:
+    """Return one rule as a document entry; equal rules give equal entries."""
+    return {
+        "name": rule.name,
+        "enabled": rule.enabled,
+        "priority": rule.priority,
+        "reply_mode": rule.reply_mode,
+        "starts_at": _datetime_to_text(rule.starts_at),
+        "ends_at": _datetime_to_text(rule.ends_at),
+        "daily_from": _time_to_text(rule.daily_from),
+        "daily_until": _time_to_text(rule.daily_until),
+        "triggers": [_trigger_to_dict(trigger) for trigger in triggers],
+        "replies": [_reply_to_dict(reply) for reply in replies],
+    }
+
+
+def _datetime_to_text(value: datetime | None) -> str | None:
+    return timezone.localtime(value).isoformat() if value else None
+
+
+def _time_to_text(value: time | None) -> str | None:
+    if value is None:
+        return None
+    return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+def _trigger_to_dict(trigger: Trigger) -> dict[str, str]:
+    data = {"kind": trigger.kind}
+    if trigger.match:
+        data["match"] = trigger.match
+    if trigger.value:
+        data["value"] = trigger.value
+    return data
+
+
+def _reply_to_dict(reply: RuleReply) -> dict[str, Any]:
+    # Only what the reply uses: a text reply reads {"type": "text", "content": "…"}.
+    data: dict[str, Any] = {"type": reply.reply_type}
+    for name in REPLY_FIELDS:
+        value = getattr(reply, name)
+        if name == "articles":
+            value = [{key: item.get(key, "") for key in ARTICLE_FIELDS} for item in value or []]
+        if value:
+            data[name] = value
+    return data
+
+
+# --- in: reading and validating ---------------------------------------------------------------
+
+
+def load_document(text: str, *, source: str = "the file") -> list[dict[str, Any]]:
+    """Return the rules of a document, refusing anything that is not one we can read."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RulesFileError(
+            [f"{source} is not JSON: {error.msg} (line {error.lineno}, column {error.colno})."]
+        ) from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise RulesFileError([f'{source} is not a wxsite rules file (no "format": "{FORMAT}").'])
+    if document.get("version") != VERSION:
+        raise RulesFileError(
+            [
+                f"{source} has version {document.get('version')!r}; this wxsite reads "
+                f"version {VERSION}."
+            ]
+        )
+    rules = document.get("rules")
+    if not isinstance(rules, list):
+        raise RulesFileError([f'{source} has no "rules" list.'])
+    return rules
+
+
+class ArticleListField(forms.JSONField):
+    """News articles as the document holds them: a list of {title, description, pic_url, url}.
+
+    It replaces the admin's one-line-per-article text field, whose `|` separators a title may
+    contain; the checks are the same: a title and an http(s) URL for each article.
+    """
+
+    def to_python(self, value: Any) -> list[dict[str, str]]:
+        if value in (None, "", []):
+            return []
+        if not isinstance(value, list):
+            raise ValidationError("Articles must be a list.", code="articles")
+        return [self._clean_article(number, item) for number, item in enumerate(value, start=1)]
+
+    def _clean_article(self, number: int, item: Any) -> dict[str, str]:
+        if not isinstance(item, dict):
+            raise ValidationError(f"Article {number} must be an object.", code="article")
+        unknown = sorted(set(item) - set(ARTICLE_FIELDS))
+        if unknown:
+            raise ValidationError(
+                f"Article {number} has unknown key(s): {', '.join(unknown)}.", code="article"
+            )
+        article = {key: item.get(key) or "" for key in ARTICLE_FIELDS}
+        if not all(isinstance(value, str) for value in article.values()):
+            raise ValidationError(f"Article {number}: values must be text.", code="article")
+        if not article["title"] or not article["url"]:
+            raise ValidationError(
+                f"Article {number} needs at least a title and a URL.", code="article"
+            )
+        for link in (article["url"], article["pic_url"]):
+            if link and not link.startswith(("http://", "https://")):
+                raise ValidationError(
+                    f"Article {number}: “{link}” is not an http(s) URL.", code="article_url"
+                )
+        return article
+
+    def prepare_value(self, value: Any) -> Any:
+        return value
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return initial != data
+
+
+class ImportedReplyForm(RuleReplyForm):
+    """The admin's reply form, with articles read as a JSON list instead of lines of text."""
+
+    articles = ArticleListField(required=False)
+
+
+@dataclass
+class ValidatedRule:
+    """A rule of the document that passed the forms: unsaved model instances."""
+
+    rule: ReplyRule
+    triggers: list[Trigger]
+    replies: list[RuleReply]
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    def as_dict(self) -> dict[str, Any]:
+        return rule_to_dict(self.rule, triggers=self.triggers, replies=self.replies)
+
+
+def validate_rules(rules: Sequence[Any]) -> list[ValidatedRule]:
+    """Return every rule validated, or raise RulesFileError listing every problem found."""
+    problems: list[str] = []
+    validated: list[ValidatedRule] = []
+    for number, data in enumerate(rules, start=1):
+        rule, rule_problems = validate_rule(data, number=number)
+        problems += rule_problems
+        if rule is not None:
+            validated.append(rule)
+    counts = Counter(rule.name for rule in validated)
+    problems += [
+        f"{count} rules are named “{name}”: names identify rules, so each must be unique."
+        for name, count in counts.items()
+        if count > 1
+    ]
+    if problems:
+        raise RulesFileError(problems)
+    return validated
+
+
+def validate_rule(data: Any, *, number: int) -> tuple[ValidatedRule | None, list[str]]:
+    """Return the rule validated with the admin's forms, or None and what is wrong with it."""
+    where = f"Rule {number}"
+    if not isinstance(data, dict):
+        return None, [f"{where} must be an object."]
+    if isinstance(data.get("name"), str) and data["name"].strip():
+        where = f"Rule {number} “{data['name']}”"
+    problems = _unknown_keys(data, RULE_KEYS, where)
+    rule_form = ReplyRuleForm(data=_rule_form_data(data))
+    problems += _form_problems(rule_form, where)
+    triggers = _validate_rows(
+        data.get("triggers"),
+        where=where,
+        label="trigger",
+        build=lambda row: TriggerForm(data=_row_data(row, TRIGGER_FIELDS, TRIGGER_DEFAULTS)),
+        allowed=frozenset(TRIGGER_FIELDS),
+        empty_message=str(TriggerFormSet.empty_message),
+        problems=problems,
+    )
+    replies = _validate_rows(
+        data.get("replies"),
+        where=where,
+        label="reply",
+        build=lambda row: ImportedReplyForm(data=_reply_form_data(row)),
+        allowed=REPLY_KEYS,
+        empty_message=str(RuleReplyFormSet.empty_message),
+        problems=problems,
+    )
+    if problems:
+        return None, problems
+    for position, reply in enumerate(replies):
+        reply.position = position
+    return ValidatedRule(rule=rule_form.save(commit=False), triggers=triggers, replies=replies), []
+
+
+def _unknown_keys(data: Mapping[str, Any], allowed: frozenset[str], where: str) -> list[str]:
+    unknown = sorted(str(key) for key in data if key not in allowed)
+    if not unknown:
+        return []
+    return [f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}."]
+
+
+def _rule_form_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    # The model's defaults for what the document leaves out; a missing checkbox means False.
+    form_data: dict[str, Any] = {
+        "enabled": True,
+        "priority": 0,
+        "reply_mode": ReplyRule.ReplyMode.RANDOM,
+    }
+    form_data.update({key: data[key] for key in RULE_FIELDS if data.get(key) is not None})
+    return form_data
+
+
+def _row_data(row: Mapping[str, Any], keys: Iterable[str], defaults: Mapping[str, Any]):
+    return {**defaults, **{key: row[key] for key in keys if row.get(key) is not None}}
+
+
+def _reply_form_data(row: Mapping[str, Any]) -> dict[str, Any]:
+    data = _row_data(row, REPLY_FIELDS, {})
+    data["reply_type"] = row.get("type") or RuleReply.Type.TEXT
+    data["position"] = 0
+    return data
+
+
+def _validate_rows(
+    rows: Any,
+    *,
+    where: str,
+    label: str,
+    build,
+    allowed: frozenset[str],
+    empty_message: str,
+    problems: list[str],
+) -> list[Any]:
+    if rows is None or rows == []:
+        problems.append(f"{where}: {empty_message}")
+        return []
+    if not isinstance(rows, list):
+        problems.append(f"{where}: {label}s must be a list.")
+        return []
+    instances = []
+    for number, row in enumerate(rows, start=1):
+        row_where = f"{where}, {label} {number}"
+        if not isinstance(row, dict):
+            problems.append(f"{row_where} must be an object.")
+            continue
+        row_problems = _unknown_keys(row, allowed, row_where)
+        form = build(row)
+        row_problems += _form_problems(form, row_where)
+        if not row_problems:
+            instances.append(form.save(commit=False))
+        problems += row_problems
+    return instances
+
+
+def _form_problems(form: forms.BaseForm, where: str) -> list[str]:
+    problems = []
+    for name, errors in form.errors.items():
+        # The document calls a reply's type "type"; name fields the way the file does.
+        shown = {"reply_type": "type", "__all__": ""}.get(name, name)
+        for message in errors:
+            problems.append(f"{where}, {shown}: {message}" if shown else f"{where}: {message}")
+    return problems
+
+
+# --- in: planning and writing -----------------------------------------------------------------
+
+CREATED, UPDATED, UNCHANGED, DELETED = "created", "updated", "unchanged", "deleted"
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """What an import does to one rule: created, updated (which parts), unchanged, deleted."""
+
+    name: str
+    action: str
+    parts: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        detail = f" ({', '.join(self.parts)})" if self.parts else ""
+        return f"{self.action:<9} {self.name}{detail}"
+
+
+@dataclass
+class ImportPlan:
+    """Every change an import makes, in document order, then the deletions."""
+
+    changes: list[RuleChange] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(change.action == action for change in self.changes)
+
+    @property
+    def changed(self) -> bool:
+        return any(change.action != UNCHANGED for change in self.changes)
+
+    def summary(self) -> str:
+        """Return one line: `5 rules: 2 created, 1 updated, 2 unchanged.`"""
+        counts = [
+            f"{self.count(action)} {action}"
+            for action in (CREATED, UPDATED, UNCHANGED, DELETED)
+            if self.count(action)
+        ]
+        total = len(self.changes)
+        return f"{total} rule{'' if total == 1 else 's'}: {', '.join(counts) or 'none'}."
+
+
+def apply_rules(
+    rules: Sequence[Any], *, replace: bool = False, dry_run: bool = False
+) -> ImportPlan:
+    """Validate `rules` (document entries) and write them, all or nothing; return the plan.
+
+    A rule whose name exists is updated in place (its triggers and replies replaced when they
+    differ); `replace` also deletes the rules the document does not name. With `dry_run`
+    nothing is written and the plan says what would change.
+    """
+    validated = validate_rules(rules)
+    with transaction.atomic():
+        existing = _existing_rules(names=None if replace else [rule.name for rule in validated])
+        plan = ImportPlan()
+        for incoming in validated:
+            current = existing.pop(incoming.name, None)
+            change = _write_rule(incoming, current=current, dry_run=dry_run)
+            plan.changes.append(change)
+        if replace:
+            for rule in existing.values():
+                plan.changes.append(RuleChange(rule.name, DELETED))
+                if not dry_run:
+                    rule.delete()
+        if plan.changed and not dry_run:
+            bump_ruleset_version()
+    return plan
+
+
+def _existing_rules(*, names: Sequence[str] | None) -> dict[str, ReplyRule]:
+    rules = ReplyRule.objects.select_for_update().order_by("created_at", "id")
+    if names is not None:
+        rules = rules.filter(name__in=names)
+    rules = rules.prefetch_related(
+        Prefetch("triggers", queryset=Trigger.objects.order_by("id")),
+        Prefetch("replies", queryset=RuleReply.objects.order_by("position", "id")),
+    )
+    by_name: dict[str, ReplyRule] = {}
+    duplicates = []
+    for rule in rules:
+        if rule.name in by_name:
+            duplicates.append(rule.name)
+        by_name[rule.name] = rule
+    if duplicates:
+        raise RulesFileError(
+            [
+                f"Several rules in the database are named “{name}”: rename them in the admin so "
+                "that an import knows which one to update."
+                for name in sorted(set(duplicates))
+            ]
+        )
+    return by_name
+
+
+def _write_rule(incoming: ValidatedRule, *, current: ReplyRule | None, dry_run: bool) -> RuleChange:
+    if current is None:
+        if not dry_run:
+            incoming.rule.save()
+            _save_rows(incoming, rule=incoming.rule)
+        return RuleChange(incoming.name, CREATED)
+    before = rule_to_dict(current, triggers=current.triggers.all(), replies=current.replies.all())
+    after = incoming.as_dict()
+    parts = tuple(key for key in after if key != "name" and before[key] != after[key])
+    if not parts:
+        return RuleChange(incoming.name, UNCHANGED)
+    if not dry_run:
+        for name in RULE_FIELDS:
+            setattr(current, name, getattr(incoming.rule, name))
+        current.save()
+        if "triggers" in parts:
+            current.triggers.all().delete()
+        if "replies" in parts:
+            current.replies.all().delete()
+        _save_rows(
+            incoming,
+            rule=current,
+            triggers="triggers" in parts,
+            replies="replies" in parts,
+        )
+    return RuleChange(incoming.name, UPDATED, parts)
+
+
+def _save_rows(
+    incoming: ValidatedRule, *, rule: ReplyRule, triggers: bool = True, replies: bool = True
+) -> None:
+    # bulk_create sends no signals: the version is bumped once for the whole import.
+    if triggers:
+        for trigger in incoming.triggers:
+            trigger.rule = rule
+        Trigger.objects.bulk_create(incoming.triggers)
+    if replies:
+        for reply in incoming.replies:
+            reply.rule = rule
+        RuleReply.objects.bulk_create(incoming.replies)

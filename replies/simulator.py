@@ -1,0 +1,580 @@
+"""Play WeChat's servers against a running wxsite: build, sign, post, open and show the reply.
+
+Nobody can point the real WeChat servers at a laptop, so `manage.py wxsend` (and its chat mode)
+does what they do: it builds a message or event as WeChat would send it, signs it (and in
+compatible and safe mode encrypts it) with replies.protocol.client — the same primitives the
+endpoint checks, never a second implementation — POSTs it with urllib, then verifies and
+decrypts the answer the way WeChat does and describes it in a few readable lines. Every failure
+a developer can meet (no server, a refused signature, a reply that does not decrypt, an answer
+slower than WeChat's 5 seconds) is one `SimulatorError` with a one-line message saying what to
+check.
+"""
+
+from __future__ import annotations
+
+import http.client
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from replies.protocol import (
+    AppIdMismatch,
+    Credentials,
+    DecryptError,
+    InvalidMsgSignature,
+    WeChatError,
+    parse_xml,
+)
+from replies.protocol.client import MODES, build_message_xml, open_reply, sign_request
+
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_OPENID",
+    "DEFAULT_URL",
+    "EVENT_NAMES",
+    "MODES",
+    "WECHAT_TIMEOUT",
+    "Endpoint",
+    "Exchange",
+    "SimulatorError",
+    "describe_message",
+    "describe_reply",
+    "event_fields",
+    "image_fields",
+    "link_fields",
+    "location_fields",
+    "message_xml",
+    "miniprogrampage_fields",
+    "new_msg_id",
+    "send_message",
+    "text_fields",
+    "video_fields",
+    "voice_fields",
+]
+
+DEFAULT_URL = "http://127.0.0.1:8000/wechat/"
+DEFAULT_OPENID = "o_wxsend_tester"
+DEFAULT_ACCOUNT = "gh_wxsend"
+# WeChat drops the connection after 5 seconds and retries.
+WECHAT_TIMEOUT = 5.0
+# Enough of an error answer to show its reason, not a whole HTML debug page.
+MAX_REASON_CHARS = 300
+
+# WeChat's own spelling of each event name; the command accepts any case.
+EVENT_NAMES = {
+    name.lower(): name
+    for name in (
+        "subscribe",
+        "unsubscribe",
+        "SCAN",
+        "LOCATION",
+        "CLICK",
+        "VIEW",
+        "scancode_push",
+        "scancode_waitmsg",
+        "pic_sysphoto",
+        "pic_photo_or_album",
+        "pic_weixin",
+        "location_select",
+        "view_miniprogram",
+        "TEMPLATESENDJOBFINISH",
+        "MASSSENDJOBFINISH",
+        "PUBLISHJOBFINISH",
+    )
+}
+SCENE_PREFIX = "qrscene_"
+PIC_EVENTS = frozenset({"pic_sysphoto", "pic_photo_or_album", "pic_weixin"})
+SCANCODE_EVENTS = frozenset({"scancode_push", "scancode_waitmsg"})
+# Where a sample coordinate is needed and none is given: WeChat's documentation uses Guangzhou.
+SAMPLE_LATITUDE = "23.134521"
+SAMPLE_LONGITUDE = "113.358803"
+
+
+class SimulatorError(Exception):
+    """Signal a failed exchange with a one-line message saying what to check."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to post and with which secrets: the URL, the account's credentials, the deadline."""
+
+    url: str
+    credentials: Credentials
+    timeout: float = WECHAT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One message posted and its answer: what was sent, what came back, how long it took."""
+
+    mode: str
+    request_xml: bytes
+    query: dict[str, str]
+    body: bytes
+    status: int
+    answer: bytes
+    reply_xml: bytes  # the plaintext reply XML, or b"success" / b"" for "no reply"
+    elapsed_ms: float
+    reply: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_reply(self) -> bool:
+        """Return whether the endpoint answered with a message (not `success`)."""
+        return bool(self.reply)
+
+
+# --- message builders: (MsgType, fields) as WeChat sends them ---------------------------------
+
+
+def new_msg_id() -> int:
+    """Return a random 64-bit MsgId, as WeChat's are."""
+    return secrets.randbits(64)
+
+
+def text_fields(*, content: str, msg_id: int) -> tuple[str, dict[str, Any]]:
+    """Return a text message: what the follower typed."""
+    return "text", {"Content": content, "MsgId": msg_id}
+
+
+def image_fields(*, media_id: str, pic_url: str, msg_id: int) -> tuple[str, dict[str, Any]]:
+    """Return an image message."""
+    return "image", {"PicUrl": pic_url, "MediaId": media_id, "MsgId": msg_id}
+
+
+def voice_fields(
+    *, media_id: str, audio_format: str, recognition: str | None, msg_id: int
+) -> tuple[str, dict[str, Any]]:
+    """Return a voice message; `recognition` only when speech recognition is on."""
+    fields: dict[str, Any] = {"MediaId": media_id, "Format": audio_format}
+    if recognition is not None:
+        fields["Recognition"] = recognition
+    fields["MsgId"] = msg_id
+    return "voice", fields
+
+
+def video_fields(
+    *, short: bool, media_id: str, thumb_media_id: str, msg_id: int
+) -> tuple[str, dict[str, Any]]:
+    """Return a video (or, with `short`, a shortvideo) message."""
+    fields = {"MediaId": media_id, "ThumbMediaId": thumb_media_id, "MsgId": msg_id}
+    return ("shortvideo" if short else "video"), fields
+
+
+def location_fields(
+    *, x: str, y: str, scale: str, label: str, msg_id: int
+) -> tuple[str, dict[str, Any]]:
+    """Return a location message: Location_X is the latitude, Location_Y the longitude."""
+    fields = {"Location_X": x, "Location_Y": y, "Scale": scale, "Label": label, "MsgId": msg_id}
+    return "location", fields
+
+
+def link_fields(
+    *, title: str, description: str, url: str, msg_id: int
+) -> tuple[str, dict[str, Any]]:
+    """Return a link message (an article shared into the chat)."""
+    return "link", {"Title": title, "Description": description, "Url": url, "MsgId": msg_id}
+
+
+def miniprogrampage_fields(
+    *,
+    app_id: str,
+    title: str,
+    page_path: str,
+    thumb_url: str,
+    thumb_media_id: str,
+    msg_id: int,
+) -> tuple[str, dict[str, Any]]:
+    """Return a mini-program card sent into the chat."""
+    fields = {
+        "MsgId": msg_id,
+        "Title": title,
+        "AppId": app_id,
+        "PagePath": page_path,
+        "ThumbUrl": thumb_url,
+        "ThumbMediaId": thumb_media_id,
+    }
+    return "miniprogrampage", fields
+
+
+def event_fields(
+    *,
+    event: str,
+    key: str = "",
+    ticket: str = "",
+    latitude: str = "",
+    longitude: str = "",
+    precision: str = "",
+    menu_id: str = "",
+    scan_type: str = "qrcode",
+    scan_result: str = "",
+    pic_md5s: tuple[str, ...] = (),
+    location_x: str = "",
+    location_y: str = "",
+    scale: str = "15",
+    label: str = "",
+    poiname: str = "",
+    msg_id: int | None = None,
+    status: str = "",
+) -> tuple[str, dict[str, Any]]:
+    """Return an event with the fields WeChat sends for it; unknown events carry EventKey.
+
+    `event` is matched case-insensitively and sent in WeChat's spelling (SCAN, CLICK,
+    scancode_push …). A follow with a QR scene gets the `qrscene_` prefix WeChat puts on it.
+    """
+    name = EVENT_NAMES.get(event.lower(), event)
+    lowered = name.lower()
+    fields: dict[str, Any] = {"Event": name}
+    if lowered == "subscribe":
+        if key:
+            fields["EventKey"] = key if key.startswith(SCENE_PREFIX) else SCENE_PREFIX + key
+            fields["Ticket"] = ticket or _sample_ticket(key)
+    elif lowered == "unsubscribe":
+        pass
+    elif lowered == "scan":
+        scene = key.removeprefix(SCENE_PREFIX)
+        fields["EventKey"] = scene
+        fields["Ticket"] = ticket or _sample_ticket(scene)
+    elif lowered == "location":
+        fields["Latitude"] = latitude or SAMPLE_LATITUDE
+        fields["Longitude"] = longitude or SAMPLE_LONGITUDE
+        fields["Precision"] = precision or "30.000000"
+    elif lowered in ("view", "view_miniprogram"):
+        fields["EventKey"] = key
+        if menu_id:
+            fields["MenuId"] = menu_id
+    elif lowered in SCANCODE_EVENTS:
+        fields["EventKey"] = key
+        fields["ScanCodeInfo"] = {"ScanType": scan_type, "ScanResult": scan_result}
+    elif lowered in PIC_EVENTS:
+        fields["EventKey"] = key
+        fields["SendPicsInfo"] = {
+            "Count": len(pic_md5s),
+            "PicList": [{"PicMd5Sum": md5} for md5 in pic_md5s],
+        }
+    elif lowered == "location_select":
+        fields["EventKey"] = key
+        fields["SendLocationInfo"] = {
+            "Location_X": location_x or SAMPLE_LATITUDE,
+            "Location_Y": location_y or SAMPLE_LONGITUDE,
+            "Scale": scale,
+            "Label": label,
+            "Poiname": poiname,
+        }
+    elif lowered == "templatesendjobfinish":
+        fields["MsgID"] = msg_id if msg_id is not None else new_msg_id()
+        fields["Status"] = status or "success"
+    elif lowered == "masssendjobfinish":
+        fields["MsgID"] = msg_id if msg_id is not None else new_msg_id()
+        fields["Status"] = status or "send success"
+        fields.update(TotalCount=1, FilterCount=1, SentCount=1, ErrorCount=0)
+    elif key:
+        fields["EventKey"] = key
+    return "event", fields
+
+
+def _sample_ticket(scene: str) -> str:
+    # A real ticket exchanges for the QR code image; the endpoint only stores it.
+    return f"wxsend_ticket_{scene.removeprefix(SCENE_PREFIX)}"
+
+
+def message_xml(
+    *,
+    msg_type: str,
+    fields: Mapping[str, Any],
+    openid: str,
+    account: str,
+    create_time: int | None = None,
+) -> bytes:
+    """Return the message XML WeChat would post: from the follower `openid` to `account`."""
+    return build_message_xml(
+        msg_type=msg_type,
+        from_user=openid,
+        to_user=account,
+        create_time=int(time.time()) if create_time is None else create_time,
+        **fields,
+    )
+
+
+# --- the exchange -----------------------------------------------------------------------------
+
+
+def send_message(*, endpoint: Endpoint, xml: bytes, mode: str, openid: str) -> Exchange:
+    """Sign (and encrypt) `xml` in `mode`, POST it, and return the opened answer.
+
+    Raise SimulatorError when the server cannot be reached, refuses the message, is slower
+    than WeChat waits, or answers with something WeChat could not read.
+    """
+    if mode not in MODES:
+        raise SimulatorError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}.")
+    check_url(endpoint.url)
+    query, body = sign_request(
+        xml=xml,
+        credentials=endpoint.credentials,
+        mode=mode,
+        timestamp=str(int(time.time())),
+        nonce=str(secrets.randbelow(10**10)),
+        openid=openid,
+    )
+    started = time.perf_counter()
+    status, answer = post(url=endpoint.url, query=query, body=body, timeout=endpoint.timeout)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if status != 200:
+        raise SimulatorError(refusal_message(url=endpoint.url, status=status, answer=answer))
+    reply_xml = open_answer(answer=answer, endpoint=endpoint, encrypted=mode != "plain")
+    return Exchange(
+        mode=mode,
+        request_xml=xml,
+        query=query,
+        body=body,
+        status=status,
+        answer=answer,
+        reply_xml=reply_xml,
+        elapsed_ms=elapsed_ms,
+        reply=read_reply(reply_xml),
+    )
+
+
+def check_url(url: str) -> None:
+    """Refuse anything but an http(s) URL with a host: urllib would also open file:// URLs."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SimulatorError(f"--url must be an http:// or https:// URL, not {url!r}.")
+
+
+def post(*, url: str, query: Mapping[str, str], body: bytes, timeout: float) -> tuple[int, bytes]:
+    """POST `body` to `url` with `query` and return (HTTP status, answer body)."""
+    separator = "&" if urlsplit(url).query else "?"
+    request = urllib.request.Request(  # noqa: S310 - check_url() allowed http(s) only
+        f"{url}{separator}{urlencode(query)}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "text/xml; charset=utf-8", "User-Agent": "Mozilla/4.0 wxsend"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+    except urllib.error.URLError as error:
+        message = unreachable_message(url=url, reason=error.reason, timeout=timeout)
+        raise SimulatorError(message) from None
+    except TimeoutError as error:  # a read that stalls after connecting
+        message = unreachable_message(url=url, reason=error, timeout=timeout)
+        raise SimulatorError(message) from None
+    except (ConnectionError, http.client.HTTPException) as error:
+        detail = str(error) or type(error).__name__
+        raise SimulatorError(f"The connection to {url} failed: {detail}.") from None
+
+
+def unreachable_message(*, url: str, reason: object, timeout: float) -> str:
+    """Return the one line to show when no answer came back from `url`."""
+    if isinstance(reason, ConnectionRefusedError):
+        return f"No server at {url} — is it running? ./serve.sh"
+    if isinstance(reason, TimeoutError):
+        return f"No answer from {url} within {timeout:g} s: WeChat would have given up and retried."
+    if isinstance(reason, socket.gaierror):
+        return f"Cannot resolve the host of {url}: {reason.strerror or reason}."
+    return f"Cannot reach {url}: {reason}."
+
+
+def refusal_message(*, url: str, status: int, answer: bytes) -> str:
+    """Return the one line to show when the server answered with an HTTP error."""
+    reason = reason_text(answer)
+    shown = f" ({reason})" if reason else ""
+    if status == 403 and "appid" in reason.lower():
+        return (
+            f"{url} refused the message's AppID{shown} — is WECHAT_APP_ID the same on both sides?"
+        )
+    if status == 403:
+        return f"{url} refused the signature{shown} — is WECHAT_TOKEN the same on both sides?"
+    if status == 400 and any(
+        word in reason.lower() for word in ("decrypt", "padding", "base64", "length")
+    ):
+        return (
+            f"{url} could not decrypt the message{shown} — "
+            "is WECHAT_ENCODING_AES_KEY the same on both sides?"
+        )
+    if status in (400, 413):
+        return f"{url} refused the message with {status}: {reason or 'no reason given'}"
+    if status == 503:
+        return (
+            f"{url} is not configured for this message (503){shown}: check its WECHAT_* settings."
+        )
+    if status == 404:
+        return f"Nothing at {url} (404) — the endpoint is /wechat/."
+    return f"{url} answered {status}{shown}: WeChat would show 该公众号暂时无法提供服务."
+
+
+def reason_text(answer: bytes) -> str:
+    """Return the first line of an error answer, shortened, for one-line messages."""
+    text = answer.decode("utf-8", "replace").strip()
+    first = text.splitlines()[0].strip() if text else ""
+    if len(first) > MAX_REASON_CHARS:
+        first = first[: MAX_REASON_CHARS - 1] + "…"
+    return first
+
+
+def open_answer(*, answer: bytes, endpoint: Endpoint, encrypted: bool) -> bytes:
+    """Return the plaintext reply XML in `answer`, checked the way WeChat checks it."""
+    try:
+        return open_reply(body=answer, credentials=endpoint.credentials, encrypted=encrypted)
+    except InvalidMsgSignature:
+        raise SimulatorError(
+            "The reply does not verify: signature mismatch (MsgSignature) — "
+            "is WECHAT_TOKEN the same on both sides?"
+        ) from None
+    except (AppIdMismatch, DecryptError) as error:
+        raise SimulatorError(
+            f"The reply does not decrypt (AES/AppID): {error.message} — are "
+            "WECHAT_ENCODING_AES_KEY and WECHAT_APP_ID the same on both sides?"
+        ) from None
+    except WeChatError as error:
+        raise SimulatorError(
+            f"The encrypted reply is not what WeChat expects: {error.message}"
+        ) from None
+
+
+def read_reply(reply_xml: bytes) -> dict[str, Any]:
+    """Return the fields of the reply XML, or {} for `success` / an empty body (no reply)."""
+    if reply_xml.strip() in (b"", b"success"):
+        return {}
+    try:
+        fields = parse_xml(reply_xml)
+    except WeChatError as error:
+        raise SimulatorError(
+            f"The answer is not WeChat reply XML ({error.message}): the follower would see "
+            "该公众号暂时无法提供服务."
+        ) from None
+    if not fields.get("MsgType"):
+        raise SimulatorError("The reply has no MsgType: WeChat would not show it.")
+    return fields
+
+
+# --- showing the reply ------------------------------------------------------------------------
+
+
+def describe_reply(reply: Mapping[str, Any], *, openid: str = "", account: str = "") -> list[str]:
+    """Return readable lines for a reply: its type, then content, media id or articles.
+
+    With `openid` and `account`, also warn when the reply is not addressed back to the
+    follower from the account (To/From not swapped), which WeChat would not deliver.
+    """
+    if not reply:
+        return ["(no reply: the endpoint answered success)"]
+    msg_type = _text(reply, "MsgType")
+    describe = _DESCRIBERS.get(msg_type.lower(), _describe_other)
+    lines = describe(reply)
+    to_user, from_user = _text(reply, "ToUserName"), _text(reply, "FromUserName")
+    if openid and to_user != openid:
+        lines.append(f"  ! the reply is addressed to {to_user!r}, not the follower {openid!r}")
+    if account and from_user != account:
+        lines.append(f"  ! the reply comes from {from_user!r}, not the account {account!r}")
+    return lines
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str:
+    value = fields.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _section(fields: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = fields.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _describe_text(reply: Mapping[str, Any]) -> list[str]:
+    content = _text(reply, "Content")
+    return ["text"] + [f"  {line}" for line in content.splitlines() or [""]]
+
+
+def _describe_media(reply: Mapping[str, Any]) -> list[str]:
+    msg_type = _text(reply, "MsgType")
+    media = _section(reply, msg_type.capitalize())
+    lines = [f"{msg_type}: media id {_text(media, 'MediaId') or '(none)'}"]
+    for name in ("Title", "Description"):
+        if _text(media, name):
+            lines.append(f"  {name.lower()}: {_text(media, name)}")
+    return lines
+
+
+def _describe_music(reply: Mapping[str, Any]) -> list[str]:
+    music = _section(reply, "Music")
+    lines = [f"music: {_text(music, 'Title') or '(untitled)'}"]
+    for name, label in (
+        ("Description", "description"),
+        ("MusicUrl", "music URL"),
+        ("HQMusicUrl", "HQ music URL"),
+        ("ThumbMediaId", "thumbnail media id"),
+    ):
+        if _text(music, name):
+            lines.append(f"  {label}: {_text(music, name)}")
+    return lines
+
+
+def _describe_news(reply: Mapping[str, Any]) -> list[str]:
+    items = _section(reply, "Articles").get("item", [])
+    articles = (
+        [items] if isinstance(items, Mapping) else [i for i in items if isinstance(i, Mapping)]
+    )
+    count = _text(reply, "ArticleCount") or str(len(articles))
+    lines = [f"news: {count} article{'' if count == '1' else 's'}"]
+    for number, article in enumerate(articles, start=1):
+        lines.append(f"  {number}. {_text(article, 'Title')}")
+        for name in ("Description", "Url", "PicUrl"):
+            if _text(article, name):
+                lines.append(f"     {name.lower()}: {_text(article, name)}")
+    return lines
+
+
+def _describe_transfer(reply: Mapping[str, Any]) -> list[str]:
+    account = _text(_section(reply, "TransInfo"), "KfAccount")
+    return [f"transfer to customer service: {account or 'any agent'}"]
+
+
+def _describe_other(reply: Mapping[str, Any]) -> list[str]:
+    return [f"{_text(reply, 'MsgType')}: (a reply type WeChat does not document; see --raw)"]
+
+
+_DESCRIBERS = {
+    "text": _describe_text,
+    "image": _describe_media,
+    "voice": _describe_media,
+    "video": _describe_media,
+    "music": _describe_music,
+    "news": _describe_news,
+    "transfer_customer_service": _describe_transfer,
+}
+
+
+def describe_message(*, msg_type: str, fields: Mapping[str, Any]) -> str:
+    """Return one line saying what was sent: `text: 你好`, `event CLICK MENU_1` …"""
+    if msg_type == "event":
+        parts = ["event", _text(fields, "Event"), _text(fields, "EventKey")]
+        return " ".join(part for part in parts if part)
+    detail = {
+        "text": _text(fields, "Content"),
+        "image": _text(fields, "MediaId"),
+        "voice": _text(fields, "Recognition") or _text(fields, "MediaId"),
+        "video": _text(fields, "MediaId"),
+        "shortvideo": _text(fields, "MediaId"),
+        "location": " ".join(
+            part
+            for part in (
+                _text(fields, "Location_X"),
+                _text(fields, "Location_Y"),
+                _text(fields, "Label"),
+            )
+            if part
+        ),
+        "link": _text(fields, "Url"),
+        "miniprogrampage": _text(fields, "PagePath"),
+    }.get(msg_type, "")
+    detail = " ".join(detail.split())
+    return f"{msg_type}: {detail}" if detail else msg_type

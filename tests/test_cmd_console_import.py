@@ -1,0 +1,399 @@
+"""import_console_rules: the WeChat console's auto-reply JSON becomes wxsite rules."""
+
+import io
+import json
+import urllib.error
+import urllib.request
+from io import StringIO
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone, translation
+
+from replies import matching
+from replies.console_import import convert_console_rules
+from replies.matching import choose_reply
+from replies.models import ReplyRule
+from replies.protocol import parse_message
+from replies.protocol.client import build_message_xml
+from replies.rules_io import export_document
+
+pytestmark = pytest.mark.django_db
+
+SAMPLE = Path(__file__).parent / "fixtures" / "console_autoreply.json"
+SAMPLE_INFO = json.loads(SAMPLE.read_text(encoding="utf-8"))
+
+NEWS_ARTICLES = [
+    {
+        "title": "夏季新品上市",
+        "description": "清凉一夏，新品八折",
+        "pic_url": "http://mmbiz.qpic.cn/mmbiz/GE7et87vE9vicuCibqXsX9GPPLuEtBfXfKbE8sWdt2DDcL0dMfQWJWTVn1N8DxI0gcRmrtqBOuwQHeuPKmFLK0ZQ/0",
+        "url": "http://mp.weixin.qq.com/s?__biz=MjM5ODUwNTM3Ng==&mid=203929886&idx=1&sn=628f964cf0c6d84c026881b6959aea8b#rd",
+    },
+    {
+        "title": "新品尺码指南",
+        "description": "",
+        "pic_url": "",
+        "url": "http://mp.weixin.qq.com/s?__biz=MjM5ODUwNTM3Ng==&mid=203929886&idx=2&sn=80ce6d9abcb832237bf86c87e50fda15#rd",
+    },
+]
+
+
+def rule(name, *, triggers, replies, mode="first", enabled=True):
+    return {
+        "name": name,
+        "enabled": enabled,
+        "priority": 0,
+        "reply_mode": mode,
+        "starts_at": None,
+        "ends_at": None,
+        "daily_from": None,
+        "daily_until": None,
+        "triggers": triggers,
+        "replies": replies,
+    }
+
+
+# In creation order: follow reply, keyword rules oldest first, default reply.
+EXPECTED_RULES = [
+    rule(
+        "关注回复",
+        triggers=[{"kind": "subscribe"}],
+        replies=[
+            {"type": "text", "content": "感谢关注小店！回复“价格”查看价目表，回复“门店”查看地址。"}
+        ],
+    ),
+    rule(
+        "价格咨询",
+        mode="random",
+        triggers=[
+            {"kind": "keyword", "match": "contains", "value": "价格"},
+            {"kind": "keyword", "match": "contains", "value": "多少钱"},
+            {"kind": "keyword", "match": "exact", "value": "price"},
+        ],
+        replies=[
+            {
+                "type": "text",
+                "content": "价目表：咖啡 18 元，拿铁 22 元。\n"
+                '<a href="https://shop.example.com/menu">查看完整菜单</a>',
+            },
+            {"type": "text", "content": "今日特价：美式咖啡 15 元！"},
+        ],
+    ),
+    rule(
+        "语音留言",
+        mode="random",
+        triggers=[{"kind": "keyword", "match": "exact", "value": "语音"}],
+        replies=[
+            {
+                "type": "voice",
+                "media_id": "NESsxgHEvAcg3egJTtYj4uG1PTL6iPhratdWKDLAXYErhN6oEEfMdVyblWtBY5vq",
+            }
+        ],
+    ),
+    rule(
+        "门店",
+        mode="random",
+        triggers=[
+            {"kind": "keyword", "match": "contains", "value": "门店"},
+            {"kind": "keyword", "match": "contains", "value": "地址"},
+        ],
+        replies=[
+            {
+                "type": "image",
+                "media_id": "m3Rk8nN3vQ2pXyZaBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789AbCdEfGhIjKl",
+            }
+        ],
+    ),
+    rule(
+        "活动视频",
+        mode="random",
+        triggers=[{"kind": "keyword", "match": "exact", "value": "视频"}],
+        # The first video of the console rule is a link, not a media id: left out.
+        replies=[
+            {
+                "type": "video",
+                "media_id": "NESsxgHEvAcg3egJTtYj4uG1PTL6iPhratdWKDLAXYErhN6oEEfMdVyblWtBY5vp",
+            }
+        ],
+    ),
+    rule(
+        "新品上市",
+        triggers=[{"kind": "keyword", "match": "exact", "value": "新品"}],
+        replies=[
+            {"type": "news", "articles": NEWS_ARTICLES},
+            {"type": "text", "content": "新品全场八折，活动截至月底。"},
+        ],
+    ),
+    rule(
+        "默认回复",
+        triggers=[{"kind": "default"}],
+        replies=[
+            {
+                "type": "image",
+                "media_id": "Kq1D8d3L4uB7mJxW0vX9yZ2aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789AbCd",
+            }
+        ],
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def english_and_fresh_index():
+    matching.forget_rule_index()
+    with translation.override("en"):
+        yield
+    matching.forget_rule_index()
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to reach the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+def run(*args, **options):
+    out = StringIO()
+    call_command("import_console_rules", *args, stdout=out, stderr=StringIO(), **options)
+    return out.getvalue()
+
+
+def write_info(tmp_path, info):
+    path = tmp_path / "console.json"
+    path.write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+# --- from a file --------------------------------------------------------------------------------
+
+
+def test_sample_imports_exactly_the_expected_rules_triggers_and_replies():
+    output = run(str(SAMPLE))
+
+    assert "7 rules: 7 created." in output
+    assert export_document()["rules"] == EXPECTED_RULES
+
+
+def test_import_notes_what_cannot_be_carried_over_exactly():
+    output = run(str(SAMPLE))
+
+    assert "Note: “新品上市”: WeChat's “reply all” sends every reply" in output
+    assert "customer-service API (客服消息)" in output
+    assert "Note: “活动视频”: a video reply is a link, not a media id, and is left out" in output
+    assert "Note: “门店”: the image media id from the API is temporary (3 days)" in output
+    assert "Note: “默认回复”: the console sends its default reply at most once an hour" in output
+
+
+def test_second_import_changes_nothing_and_repeats_no_notes():
+    run(str(SAMPLE))
+    ids = list(ReplyRule.objects.values_list("id", "updated_at"))
+
+    output = run(str(SAMPLE))
+
+    assert "7 rules: 7 unchanged." in output
+    assert "Note:" not in output
+    assert list(ReplyRule.objects.values_list("id", "updated_at")) == ids
+
+
+def test_imported_rules_answer_like_the_console_did():
+    run(str(SAMPLE))
+
+    def reply(**fields):
+        xml = build_message_xml(
+            msg_type=fields.pop("msg_type", "text"),
+            from_user="o",
+            to_user="gh",
+            create_time=1,
+            **fields,
+        )
+        return choose_reply(parse_message(xml), now=timezone.now())
+
+    assert reply(Content="这个多少钱？").rule_name == "价格咨询"
+    assert reply(Content="新品").reply.articles[0].title == "夏季新品上市"
+    assert reply(Content="新品推荐").rule_name == "默认回复"  # equal: the whole text only
+    assert reply(msg_type="event", Event="subscribe").rule_name == "关注回复"
+
+
+def test_switched_off_console_replies_are_imported_disabled(tmp_path):
+    info = {**SAMPLE_INFO, "is_add_friend_reply_open": 0, "is_autoreply_open": 0}
+
+    output = run(write_info(tmp_path, info))
+
+    assert not ReplyRule.objects.filter(enabled=True).exists()
+    assert ReplyRule.objects.count() == 7
+    assert "“关注回复”: switched off in the console, so imported disabled." in output
+    assert "message auto-reply is switched off" in output
+
+
+def test_only_the_follow_switch_off_leaves_the_others_enabled(tmp_path):
+    run(write_info(tmp_path, {**SAMPLE_INFO, "is_add_friend_reply_open": 0}))
+
+    assert list(ReplyRule.objects.filter(enabled=False).values_list("name", flat=True)) == [
+        "关注回复"
+    ]
+
+
+def test_dry_run_writes_nothing():
+    output = run(str(SAMPLE), "--dry-run")
+
+    assert "created   关注回复" in output
+    assert "Dry run: nothing was written." in output
+    assert not ReplyRule.objects.exists()
+
+
+def test_reimport_updates_a_rule_changed_in_the_console(tmp_path):
+    run(str(SAMPLE))
+    info = json.loads(json.dumps(SAMPLE_INFO))
+    info["add_friend_autoreply_info"]["content"] = "欢迎！"
+
+    output = run(write_info(tmp_path, info))
+
+    assert "updated   关注回复 (replies)" in output
+    assert ReplyRule.objects.get(name="关注回复").replies.get().content == "欢迎！"
+
+
+def test_same_rule_name_twice_in_the_console_gets_a_suffix():
+    item = SAMPLE_INFO["keyword_autoreply_info"]["list"][-1]
+    conversion = convert_console_rules(
+        {
+            "keyword_autoreply_info": {
+                "list": [item, {**item, "create_time": item["create_time"] + 1}]
+            }
+        }
+    )
+
+    assert [r["name"] for r in conversion.rules] == ["价格咨询", "价格咨询 (2)"]
+
+
+def test_rule_that_breaks_wechats_limits_is_refused_by_the_forms(tmp_path):
+    info = {
+        "keyword_autoreply_info": {
+            "list": [
+                {
+                    "rule_name": "太长",
+                    "reply_mode": "random_one",
+                    "keyword_list_info": [
+                        {"type": "text", "match_mode": "equal", "content": "长" * 31}
+                    ],
+                    "reply_list_info": [{"type": "text", "content": "x"}],
+                }
+            ]
+        }
+    }
+
+    with pytest.raises(CommandError, match="Rule 1 “太长”, trigger 1, value: WeChat keywords"):
+        run(write_info(tmp_path, info))
+    assert not ReplyRule.objects.exists()
+
+
+def test_file_that_is_not_json_is_refused(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("<xml/>", encoding="utf-8")
+
+    with pytest.raises(CommandError, match="is not JSON"):
+        run(str(path))
+
+
+# --- fetched from WeChat (urlopen mocked) -------------------------------------------------------
+
+
+class FakeWeChatAPI:
+    """Answer urlopen calls like api.weixin.qq.com, recording the URLs asked for."""
+
+    def __init__(self, token_answer=None, rules_answer=None, error=None):
+        self.urls = []
+        self.token_answer = token_answer or {"access_token": "ACCESS_TOKEN_1", "expires_in": 7200}
+        self.rules_answer = SAMPLE_INFO if rules_answer is None else rules_answer
+        self.error = error
+
+    def __call__(self, url, timeout=None):
+        self.urls.append(url)
+        if self.error:
+            raise self.error
+        path = urlsplit(url).path
+        answer = self.token_answer if path == "/cgi-bin/token" else self.rules_answer
+        return io.BytesIO(json.dumps(answer, ensure_ascii=False).encode())
+
+
+@pytest.fixture
+def api(monkeypatch, settings):
+    settings.WECHAT_APP_ID = "wx2c2769f8efd9abc2"
+    settings.WECHAT_APP_SECRET = "app-secret"
+    fake = FakeWeChatAPI()
+    monkeypatch.setattr(urllib.request, "urlopen", fake)
+    return fake
+
+
+def test_without_a_file_the_rules_are_fetched_with_a_fresh_access_token(api):
+    output = run()
+
+    assert "Fetched the console's auto-reply rules from WeChat." in output
+    token_url, rules_url = (urlsplit(url) for url in api.urls)
+    assert (token_url.scheme, token_url.netloc, token_url.path) == (
+        "https",
+        "api.weixin.qq.com",
+        "/cgi-bin/token",
+    )
+    assert parse_qs(token_url.query) == {
+        "grant_type": ["client_credential"],
+        "appid": ["wx2c2769f8efd9abc2"],
+        "secret": ["app-secret"],
+    }
+    assert rules_url.path == "/cgi-bin/get_current_autoreply_info"
+    assert parse_qs(rules_url.query) == {"access_token": ["ACCESS_TOKEN_1"]}
+    assert export_document()["rules"] == EXPECTED_RULES
+
+
+def test_given_access_token_skips_the_token_request(api):
+    run("--access-token", "SHARED_TOKEN")
+
+    assert len(api.urls) == 1
+    assert parse_qs(urlsplit(api.urls[0]).query) == {"access_token": ["SHARED_TOKEN"]}
+
+
+def test_save_keeps_a_copy_of_what_wechat_returned(api, tmp_path):
+    path = tmp_path / "fetched.json"
+
+    run("--save", str(path))
+
+    assert json.loads(path.read_text(encoding="utf-8")) == SAMPLE_INFO
+
+
+def test_token_refusal_shows_errcode_errmsg_and_a_hint(api):
+    api.token_answer = {"errcode": 40164, "errmsg": "invalid ip 203.0.113.9, not in whitelist"}
+
+    with pytest.raises(CommandError) as raised:
+        run()
+
+    message = str(raised.value)
+    assert "errcode 40164" in message
+    assert "invalid ip 203.0.113.9, not in whitelist" in message
+    assert "IP whitelist" in message
+    assert not ReplyRule.objects.exists()
+
+
+def test_rules_refusal_shows_errcode_and_errmsg(api):
+    api.rules_answer = {"errcode": 40001, "errmsg": "invalid credential"}
+
+    with pytest.raises(CommandError, match="errcode 40001, errmsg 'invalid credential'"):
+        run()
+
+
+def test_unreachable_api_is_one_clear_line(api):
+    api.error = urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    with pytest.raises(CommandError, match="^Cannot reach api.weixin.qq.com for an access token"):
+        run()
+
+
+def test_without_file_or_credentials_says_what_to_set(settings):
+    settings.WECHAT_APP_ID = ""
+    settings.WECHAT_APP_SECRET = ""
+
+    with pytest.raises(CommandError, match="set WECHAT_APP_ID and WECHAT_APP_SECRET"):
+        run()
