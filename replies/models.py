@@ -239,9 +239,15 @@ class Trigger(models.Model):
         indexes = [models.Index(fields=["kind", "value"], name="trigger_kind_value")]
 
     def __str__(self):
-        if self.kind == self.Kind.KEYWORD:
-            return f"{self.get_match_display()}: {self.value}"
-        return f"{self.get_kind_display()}: {self.value}" if self.value else self.get_kind_display()
+        return self.describe(kind=self.kind, match=self.match, value=self.value)
+
+    @classmethod
+    def describe(cls, *, kind: str, match: str, value: str) -> str:
+        """Return a trigger as operators read it, e.g. "exact (全匹配): 价格" (translated)."""
+        if kind == cls.Kind.KEYWORD and match in cls.Match.values:
+            return f"{cls.Match(match).label}: {value}"
+        label = cls.Kind(kind).label if kind in cls.Kind.values else kind
+        return f"{label}: {value}" if value else str(label)
 
 
 class RuleReply(models.Model):
@@ -295,6 +301,18 @@ class RuleReply(models.Model):
 
     def __str__(self):
         return f"{self.get_reply_type_display()} #{self.position}"
+
+    def summary(self) -> str:
+        """Return one short line for lists: the translated type and what it says."""
+        detail = (
+            self.content
+            or self.title
+            or ", ".join(item.get("title", "") for item in self.articles)
+            or self.media_id
+            or self.kf_account
+        )
+        label = str(self.get_reply_type_display())
+        return f"{label}: {detail[:40]}" if detail else label
 
     def to_reply(self) -> Reply:
         """Return the protocol reply this row describes."""

@@ -9,7 +9,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from replies.matching import RulePayload, get_rule_index, pick_reply
+from replies.matching import get_rule_index, pick_reply
+from replies.models import Trigger
 from replies.protocol import Reply, render_reply
 from replies.rule_index import Query, RuleMatch
 
@@ -24,6 +25,20 @@ class TesterResult:
     winner: RuleMatch | None
     reply: Reply | None
     reply_xml: str
+
+    @property
+    def winner_trigger(self) -> str:
+        return describe(self.winner) if self.winner else ""
+
+    @property
+    def rows(self) -> list[tuple[RuleMatch, bool, str]]:
+        """Every matching rule in winning order, whether it is active, and its trigger in words."""
+        return [(match, active, describe(match)) for match, active in self.ranked]
+
+
+def describe(match: RuleMatch) -> str:
+    trigger = match.trigger
+    return Trigger.describe(kind=trigger.kind, match=trigger.match, value=trigger.value)
 
 
 def run_rule_tester(
@@ -52,8 +67,3 @@ def run_rule_tester(
             in_reply_to=msg_type,
         ).decode()
     return TesterResult(query=query, ranked=ranked, winner=winner, reply=reply, reply_xml=reply_xml)
-
-
-def reply_count(match: RuleMatch) -> int:
-    payload: RulePayload = match.rule.payload
-    return len(payload.replies)

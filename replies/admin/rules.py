@@ -20,7 +20,6 @@ from replies.forms import (
 )
 from replies.matching import bump_ruleset_version, load_rule_specs
 from replies.models import Message, ReplyRule, RuleReply, Trigger
-from replies.protocol import summarize_reply
 from replies.rule_warnings import warnings_for
 from replies.tester import run_rule_tester
 
@@ -125,9 +124,7 @@ class ReplyRuleAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("replies"))
     def replies_summary(self, rule):
-        return format_html_join(
-            "<br>", "{}", ((summarize_reply(r.to_reply()),) for r in rule.replies.all())
-        )
+        return format_html_join("<br>", "{}", ((reply.summary(),) for reply in rule.replies.all()))
 
     @admin.display(description=_("schedule"))
     def schedule_summary(self, rule):

@@ -1,0 +1,97 @@
+"""In a real browser: an operator logs in, adds a rule, tries it in the tester, and WeChat gets it.
+
+Playwright drives Debian's Chromium (see tests/browser.py) against the live server; the signed
+POST goes over HTTP to the same server, as WeChat's would. Skipped locally without Chromium or
+playwright, failed under CI.
+"""
+
+import time
+import urllib.request
+from urllib.parse import urlencode
+
+import pytest
+
+from replies import matching
+from replies.protocol import Credentials, decode_aes_key, parse_xml
+from replies.protocol.client import build_message_xml, open_reply, sign_request
+from tests.browser import logged_in_page, make_operator, require_browser, screenshot
+from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OPENID, TOKEN
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RULE_NAME = "浏览器规则"
+KEYWORD = "浏览器测试"
+REPLY_TEXT = "浏览器里写的回复：营业时间 9:00–18:00"
+
+
+def post_as_wechat(url: str, text: str, *, mode: str, msg_id: int) -> bytes:
+    """POST a text message to `url` signed like WeChat's servers; return the reply XML."""
+    credentials = Credentials(token=TOKEN, app_id=APP_ID, aes_keys=(decode_aes_key(AES_KEY),))
+    xml = build_message_xml(
+        msg_type="text",
+        from_user=OPENID,
+        to_user=ACCOUNT,
+        create_time=int(time.time()),
+        Content=text,
+        MsgId=msg_id,
+    )
+    query, body = sign_request(
+        xml=xml,
+        credentials=credentials,
+        mode=mode,
+        timestamp=str(int(time.time())),
+        nonce=str(msg_id),
+    )
+    request = urllib.request.Request(
+        f"{url}?{urlencode(query)}", data=body, headers={"Content-Type": "text/xml"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+        answer = response.read()
+    return open_reply(body=answer, credentials=credentials, encrypted=mode != "plain")
+
+
+def test_rule_added_in_the_browser_answers_a_signed_post(live_server, tmp_path, record_property):
+    require_browser()
+    matching.forget_rule_index()
+    user = make_operator()
+    with logged_in_page(live_server, user) as page:
+        # Add the rule through the form, as an operator does (the admin speaks 简体中文).
+        page.goto(f"{live_server.url}/admin/replies/replyrule/add/")
+        assert page.get_attribute("html", "lang") == "zh-hans"
+        page.fill("#id_name", RULE_NAME)
+        page.select_option("#id_triggers-0-kind", "keyword")
+        page.select_option("#id_triggers-0-match", "exact")
+        page.fill("#id_triggers-0-value", KEYWORD)
+        page.select_option("#id_replies-0-reply_type", "text")
+        page.fill("#id_replies-0-content", REPLY_TEXT)
+        page.click("input[name=_save]")
+        page.wait_for_url(f"{live_server.url}/admin/replies/replyrule/")
+        success = page.locator("ul.messagelist li.success")
+        assert success.count() == 1 and RULE_NAME in success.inner_text()
+        row = page.locator("#result_list tbody tr", has_text=RULE_NAME)
+        assert row.count() == 1
+        assert KEYWORD in row.inner_text() and REPLY_TEXT in row.inner_text()
+        shot = screenshot(page, "rule-list", tmp_path)
+        record_property("screenshot_rule_list", str(shot))
+
+        # The rule tester answers the keyword with the reply XML the endpoint would send.
+        page.goto(f"{live_server.url}/admin/replies/replyrule/tester/")
+        page.select_option("#id_msg_type", "text")
+        page.fill("#id_text", KEYWORD)
+        page.click("#rule-tester [type=submit]")
+        page.wait_for_selector("#tester-result")
+        assert RULE_NAME in page.inner_text("#tester-result")
+        reply_xml = page.inner_text("#reply-xml")
+        assert parse_xml(reply_xml.encode())["Content"] == REPLY_TEXT
+        shot = screenshot(page, "rule-tester", tmp_path)
+        record_property("screenshot_rule_tester", str(shot))
+
+    # WeChat's signed POST, over HTTP to the same server, gets the text typed in the browser:
+    # in plaintext mode and in safe (AES) mode.
+    endpoint = f"{live_server.url}/wechat/"
+    for msg_id, mode in enumerate(("plain", "aes"), start=7_100_000_000_000_000_001):
+        reply = parse_xml(post_as_wechat(endpoint, KEYWORD, mode=mode, msg_id=msg_id))
+        assert reply["MsgType"] == "text"
+        assert reply["Content"] == REPLY_TEXT
+        assert reply["ToUserName"] == OPENID and reply["FromUserName"] == ACCOUNT
