@@ -92,7 +92,15 @@ def load_rule_specs(*, include_disabled: bool = False) -> list[RuleSpec]:
     )
     if not include_disabled:
         rules = rules.filter(enabled=True)
-    return [rule_spec_for(rule) for rule in rules]
+    specs = []
+    for rule in rules:
+        try:
+            specs.append(rule_spec_for(rule))
+        except (ValueError, TypeError, AttributeError):
+            # A row the forms would have refused (edited in the database by hand): skip the
+            # rule, keep every other one answering.
+            logger.exception("rule %s (%r) cannot be used; skipped", rule.pk, rule.name)
+    return specs
 
 
 def rule_spec_for(rule: ReplyRule) -> RuleSpec:

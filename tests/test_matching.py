@@ -232,3 +232,13 @@ def test_retry_after_an_edit_still_gets_the_first_reply(wechat):
     rule.save()
     time.sleep(0.01)
     assert wechat.post_raw(query, body).content == first
+
+
+def test_a_broken_rule_row_is_skipped_and_the_others_still_answer(wechat, caplog):
+    broken = make_rule("broken", keywords=["坏"], text="x")
+    broken.replies.update(reply_type="hologram")  # bypasses the forms, as a hand edit would
+    broken.save()
+    make_rule("fine", keywords=["好"], text="ok")
+    assert reply_to(wechat, Content="好")["Content"] == "ok"
+    assert reply_to(wechat, Content="坏") is None
+    assert any("cannot be used" in record.getMessage() for record in caplog.records)
