@@ -138,7 +138,7 @@ class Message(models.Model):
 
     def __str__(self):
         kind = f"{self.msg_type}/{self.event}" if self.event else self.msg_type
-        return f"{kind} from {self.openid} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"{kind} · {self.openid} · {timezone.localtime(self.created_at):%Y-%m-%d %H:%M:%S}"
 
 
 class ReplyRule(models.Model):
@@ -146,7 +146,7 @@ class ReplyRule(models.Model):
 
     Which rule wins when several match: enabled rules whose schedule is active now, the default
     rule only when nothing else matched; then higher priority; then the stronger match (exact
-    keyword, menu key, QR scene > prefix > contains > regex > any follow/scan > message type);
+    keyword, menu key, QR scene > prefix > contains > any follow/scan > regex > message type);
     then the longer keyword; then the older rule.
     """
 
@@ -376,7 +376,7 @@ class SecurityEvent(models.Model):
     kept as a short excerpt only.
     """
 
-    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
     code = models.CharField(
         _("check that failed"), max_length=40, help_text=_("e.g. invalid_signature.")
     )
@@ -387,7 +387,7 @@ class SecurityEvent(models.Model):
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     method = models.CharField(_("method"), max_length=8)
     query = models.CharField(
-        _("query"), max_length=1000, blank=True, help_text=_("The request's query string.")
+        _("query string"), max_length=1000, blank=True, help_text=_("As the request sent it.")
     )
     openid = models.CharField(_("OpenID (from the query)"), max_length=128, blank=True)
     body_bytes = models.PositiveIntegerField(_("body size (bytes)"), default=0)
@@ -404,4 +404,4 @@ class SecurityEvent(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.code} from {self.ip or '?'} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.code} · {self.ip or '?'} · {timezone.localtime(self.occurred_at):%Y-%m-%d %H:%M:%S}"

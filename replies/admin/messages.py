@@ -37,17 +37,19 @@ EVENTS = [
     ("click", _("menu click")),
     ("view", _("menu link")),
     ("location", _("location report")),
-    ("scancode_push", "scancode_push"),
-    ("scancode_waitmsg", "scancode_waitmsg"),
-    ("pic_sysphoto", "pic_sysphoto"),
-    ("pic_photo_or_album", "pic_photo_or_album"),
-    ("pic_weixin", "pic_weixin"),
-    ("location_select", "location_select"),
-    ("view_miniprogram", "view_miniprogram"),
-    ("templatesendjobfinish", "TEMPLATESENDJOBFINISH"),
-    ("masssendjobfinish", "MASSSENDJOBFINISH"),
-    ("publishjobfinish", "PUBLISHJOBFINISH"),
+    ("scancode_push", _("menu scan (push)")),
+    ("scancode_waitmsg", _("menu scan (wait for reply)")),
+    ("pic_sysphoto", _("menu: take a photo")),
+    ("pic_photo_or_album", _("menu: photo or album")),
+    ("pic_weixin", _("menu: WeChat album")),
+    ("location_select", _("menu: send location")),
+    ("view_miniprogram", _("menu: open mini program")),
+    ("templatesendjobfinish", _("template message sent")),
+    ("masssendjobfinish", _("mass message sent")),
+    ("publishjobfinish", _("article published")),
 ]
+TYPE_LABELS = dict(MESSAGE_TYPES)
+EVENT_LABELS = dict(EVENTS)
 
 
 class FixedChoicesFilter(admin.SimpleListFilter):
@@ -234,7 +236,9 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("type"), ordering="msg_type")
     def kind(self, message):
-        return f"{message.msg_type} / {message.event}" if message.event else message.msg_type
+        if message.event:
+            return EVENT_LABELS.get(message.event, message.event)
+        return TYPE_LABELS.get(message.msg_type, message.msg_type)
 
     @admin.display(description=_("content"))
     def summary(self, message):

@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -120,11 +121,13 @@ class ReplyRuleAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("triggers"))
     def triggers_summary(self, rule):
-        return format_html_join(", ", "{}", ((str(t),) for t in rule.triggers.all()))
+        return format_html_join(mark_safe("<br>"), "{}", ((str(t),) for t in rule.triggers.all()))
 
     @admin.display(description=_("replies"))
     def replies_summary(self, rule):
-        return format_html_join("<br>", "{}", ((reply.summary(),) for reply in rule.replies.all()))
+        return format_html_join(
+            mark_safe("<br>"), "{}", ((reply.summary(),) for reply in rule.replies.all())
+        )
 
     @admin.display(description=_("schedule"))
     def schedule_summary(self, rule):
