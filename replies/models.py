@@ -404,4 +404,5 @@ class SecurityEvent(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.code} · {self.ip or '?'} · {timezone.localtime(self.occurred_at):%Y-%m-%d %H:%M:%S}"
+        when = timezone.localtime(self.occurred_at)
+        return f"{self.code} · {self.ip or '?'} · {when:%Y-%m-%d %H:%M:%S}"
