@@ -13,9 +13,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from replies.deadline import database_deadline
 from replies.matching import choose_reply
 from replies.models import Message
 from replies.protocol import (
@@ -94,11 +96,12 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
     """Store the message with its reply and return what to answer WeChat.
 
     `started` is the time.perf_counter() value when the request arrived, for the stored
-    handling time.
+    handling time and the database deadline (WECHAT_DATABASE_DEADLINE seconds after it).
     """
     message = opened.message
     now = timezone.now()
-    choice = choose_reply(message, now=now)
+    deadline_at = started + settings.WECHAT_DATABASE_DEADLINE
+    choice = choose_reply(message, now=now, deadline_at=deadline_at)
     if choice is None:
         reply_xml, reply_type, summary = NO_REPLY, "", ""
     else:
@@ -129,7 +132,8 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
     if spooled is not None:  # a retry of a message kept in the spool during an outage
         return _handled(message, spooled.encode() or NO_REPLY, duplicate=True, spooled=True)
     try:
-        _insert(row)
+        with database_deadline(deadline_at):
+            _insert(row)
     except IntegrityError:
         return _answer_retry(row, message)
     except DatabaseError:
@@ -185,9 +189,17 @@ def _spool(row: Message, message: IncomingMessage) -> HandledMessage:
 
 
 def _answer_retry(row: Message, message: IncomingMessage) -> HandledMessage:
-    stored = Message.objects.filter(dedup_key=row.dedup_key).values("pk", "reply_xml").first()
+    stored = (
+        Message.objects.filter(dedup_key=row.dedup_key)
+        .values("pk", "reply_xml", "raw_xml", "decrypted_xml")
+        .first()
+    )
     if stored is None:
         # The INSERT collided on request_key alone: same signed query, different message.
+        raise ReplayedRequest()
+    if (stored["decrypted_xml"] or stored["raw_xml"]) != (row.decrypted_xml or row.raw_xml):
+        # Same MsgId, sender and time but other content: not WeChat's retry (which repeats the
+        # message exactly) but a forgery riding on a captured signature.
         raise ReplayedRequest()
     return HandledMessage(
         reply_xml=stored["reply_xml"].encode() or NO_REPLY,

@@ -20,6 +20,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Prefetch
 from django.utils import timezone
 
+from replies.deadline import database_deadline
 from replies.models import ReplyRule, RuleReply, RulesetVersion, Trigger
 from replies.protocol import IncomingMessage, Reply
 from replies.rule_index import Query, RuleIndex, RuleSpec, Schedule
@@ -137,9 +138,10 @@ class _IndexHolder:
         self.index = RuleIndex.build(())
         self._lock = threading.Lock()
 
-    def get(self) -> RuleIndex:
+    def get(self, *, deadline_at: float | None = None) -> RuleIndex:
         try:
-            version = current_ruleset_version()
+            with database_deadline(deadline_at):
+                version = current_ruleset_version()
         except DatabaseError:
             # The database is unreachable: answer from the rules we have rather than not at all.
             logger.warning("rule version unavailable; using the index built at v%s", self.version)
@@ -170,9 +172,12 @@ class _IndexHolder:
 _holder = _IndexHolder()
 
 
-def get_rule_index() -> RuleIndex:
-    """Return this worker's rule index, rebuilt first if any rule changed anywhere."""
-    return _holder.get()
+def get_rule_index(*, deadline_at: float | None = None) -> RuleIndex:
+    """Return this worker's rule index, rebuilt first if any rule changed anywhere.
+
+    With `deadline_at`, a version read that takes longer falls back to the index in memory.
+    """
+    return _holder.get(deadline_at=deadline_at)
 
 
 def forget_rule_index() -> None:
@@ -209,9 +214,12 @@ def pick_reply(payload: RulePayload) -> Reply | None:
     return random.choice(payload.replies)
 
 
-def choose_reply(message: IncomingMessage, *, now: datetime) -> ReplyChoice | None:
+def choose_reply(
+    message: IncomingMessage, *, now: datetime, deadline_at: float | None = None
+) -> ReplyChoice | None:
     """Return the reply to send to `message`, or None to answer `success` (no reply)."""
-    match = get_rule_index().find(query_for(message), now=timezone.localtime(now))
+    index = get_rule_index(deadline_at=deadline_at)
+    match = index.find(query_for(message), now=timezone.localtime(now))
     if match is None:
         return None
     reply = pick_reply(match.rule.payload)

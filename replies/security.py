@@ -63,6 +63,12 @@ def is_security_relevant(error: WeChatError) -> bool:
     return isinstance(error, RECORDED + (ReplayedRequest,))
 
 
+def _clean(value: str, limit: int) -> str:
+    """Cut a value to its column, without NUL: PostgreSQL text cannot hold it, and an attacker
+    must not be able to keep an event out of the log by adding %00 to the query."""
+    return value.replace("\x00", "")[:limit]
+
+
 def record_security_event(*, request, error: WeChatError, body: bytes = b"") -> None:
     """Store `error` as a SecurityEvent when it matters and the throttle allows."""
     if not is_security_relevant(error) or not _throttle.allow():
@@ -70,17 +76,17 @@ def record_security_event(*, request, error: WeChatError, body: bytes = b"") -> 
     meta = request.META
     try:
         SecurityEvent.objects.create(
-            code=error.code[:40],
+            code=_clean(error.code, 40),
             status=error.status,
-            reason=error.message[:300],
+            reason=_clean(error.message, 300),
             ip=meta.get("REMOTE_ADDR") or None,
-            forwarded_for=meta.get("HTTP_X_FORWARDED_FOR", "")[:300],
-            user_agent=meta.get("HTTP_USER_AGENT", "")[:300],
-            method=request.method[:8],
-            query=meta.get("QUERY_STRING", "")[:1000],
-            openid=request.GET.get("openid", "")[:128],
+            forwarded_for=_clean(meta.get("HTTP_X_FORWARDED_FOR", ""), 300),
+            user_agent=_clean(meta.get("HTTP_USER_AGENT", ""), 300),
+            method=_clean(request.method, 8),
+            query=_clean(meta.get("QUERY_STRING", ""), 1000),
+            openid=_clean(request.GET.get("openid", ""), 128),
             body_bytes=len(body),
-            body_excerpt=body[:500].decode("utf-8", "replace").replace("\x00", "")[:500],
+            body_excerpt=_clean(body[:500].decode("utf-8", "replace"), 500),
         )
     except DatabaseError:
         logger.warning("security event %s not recorded: database unavailable", error.code)

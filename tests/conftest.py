@@ -28,6 +28,14 @@ def wechat_settings(settings, tmp_path):
     return settings
 
 
+@pytest.fixture(autouse=True)
+def fresh_security_throttle(monkeypatch):
+    """Each test starts with the per-worker security-event budget unspent."""
+    from replies import security
+
+    monkeypatch.setattr(security, "_throttle", security._Throttle(security.MAX_EVENTS_PER_MINUTE))
+
+
 _nonces = itertools.count(100000)
 _msg_ids = itertools.count(6_900_000_000_000_000_000)
 

@@ -27,7 +27,7 @@ def test_copies_at_once_make_one_row_and_identical_replies(wechat, monkeypatch, 
     counter = itertools.count()
     lock = threading.Lock()
 
-    def numbered_reply(message, now):
+    def numbered_reply(message, now, **_):
         with lock:
             return ReplyChoice(TextReply(f"reply #{next(counter)}"))
 

@@ -138,7 +138,7 @@ def test_each_mode_stores_the_message_and_answers_in_kind(wechat, mode, monkeypa
     monkeypatch.setattr(
         handling,
         "choose_reply",
-        lambda message, now: ReplyChoice(TextReply("收到 " + message.content)),
+        lambda message, now, **_: ReplyChoice(TextReply("收到 " + message.content)),
     )
     xml = wechat.xml("text", Content="ping")
     response = wechat.post(xml, mode=mode)
@@ -160,7 +160,9 @@ def test_encrypted_request_without_reply_gets_success(wechat):
 
 
 def test_previous_aes_key_still_decrypts_and_the_reply_uses_it(wechat, settings, monkeypatch):
-    monkeypatch.setattr(handling, "choose_reply", lambda message, now: ReplyChoice(TextReply("ok")))
+    monkeypatch.setattr(
+        handling, "choose_reply", lambda message, now, **_: ReplyChoice(TextReply("ok"))
+    )
     settings.WECHAT_ENCODING_AES_KEY = "N" * 43
     settings.WECHAT_ENCODING_AES_KEY_PREVIOUS = AES_KEY
     response = wechat.post(wechat.xml("text", Content="rotate"), mode="aes")
@@ -200,7 +202,7 @@ REPLIES = [
 
 @pytest.mark.parametrize("reply", REPLIES, ids=lambda r: type(r).__name__)
 def test_every_reply_type_is_rendered_and_stored(wechat, monkeypatch, reply):
-    monkeypatch.setattr(handling, "choose_reply", lambda message, now: ReplyChoice(reply))
+    monkeypatch.setattr(handling, "choose_reply", lambda message, now, **_: ReplyChoice(reply))
     response = wechat.post(wechat.xml("text", Content="hi"))
     assert response["Content-Type"].startswith("application/xml")
     fields = parse_xml(response.content)
@@ -226,7 +228,7 @@ def test_news_reply_keeps_one_article_for_messages_and_up_to_eight_for_events(
 ):
     articles = tuple(Article(f"t{i}", url=f"http://u/{i}") for i in range(3))
     monkeypatch.setattr(
-        handling, "choose_reply", lambda message, now: ReplyChoice(NewsReply(articles))
+        handling, "choose_reply", lambda message, now, **_: ReplyChoice(NewsReply(articles))
     )
     fields = parse_xml(wechat.post(wechat.xml(msg_type, **fields)).content)
     assert fields["ArticleCount"] == str(expected)
@@ -237,7 +239,7 @@ def test_news_reply_keeps_one_article_for_messages_and_up_to_eight_for_events(
 def test_retry_gets_the_first_reply_and_makes_no_second_row(wechat, monkeypatch):
     answers = iter(["first", "second"])
     monkeypatch.setattr(
-        handling, "choose_reply", lambda message, now: ReplyChoice(TextReply(next(answers)))
+        handling, "choose_reply", lambda message, now, **_: ReplyChoice(TextReply(next(answers)))
     )
     xml = wechat.xml("text", Content="again")
     query, body = wechat.signed(xml)
@@ -259,7 +261,7 @@ def test_retry_with_a_new_nonce_is_still_one_message(wechat):
 def test_retry_of_an_encrypted_message_decrypts_to_the_same_reply(wechat, monkeypatch):
     answers = iter(["first", "second"])
     monkeypatch.setattr(
-        handling, "choose_reply", lambda message, now: ReplyChoice(TextReply(next(answers)))
+        handling, "choose_reply", lambda message, now, **_: ReplyChoice(TextReply(next(answers)))
     )
     xml = wechat.xml("text", Content="again")
     query, body = wechat.signed(xml, mode="aes")
@@ -302,7 +304,7 @@ def test_endpoint_without_trailing_slash_answers_too(wechat):
 
 def test_reply_xml_is_well_formed_with_cdata(wechat, monkeypatch):
     monkeypatch.setattr(
-        handling, "choose_reply", lambda message, now: ReplyChoice(TextReply("]]>"))
+        handling, "choose_reply", lambda message, now, **_: ReplyChoice(TextReply("]]>"))
     )
     response = wechat.post(wechat.xml("text", Content="x"))
     root = etree.fromstring(response.content)

@@ -145,6 +145,9 @@ WECHAT_TIMESTAMP_WINDOW = env_int("WECHAT_TIMESTAMP_WINDOW", 300)
 WECHAT_MAX_BODY_BYTES = env_int("WECHAT_MAX_BODY_BYTES", 1024 * 1024)
 # Refuse plaintext requests: once the console is in safe mode, an unencrypted POST is a forgery.
 WECHAT_REQUIRE_ENCRYPTION = env_bool("WECHAT_REQUIRE_ENCRYPTION", False)
+# Seconds after a request arrives by which the endpoint's database work must be done; past it the
+# message goes to the spool and WeChat still gets its answer (see replies/deadline.py).
+WECHAT_DATABASE_DEADLINE = float(env_str("WECHAT_DATABASE_DEADLINE") or 3.0)
 # Where messages wait when the database cannot take them (see replies/spool.py).
 WECHAT_SPOOL_DIR = env_str("WECHAT_SPOOL_DIR") or str(BASE_DIR / "spool")
 
