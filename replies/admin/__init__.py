@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from replies.admin import messages, rules, security  # noqa: F401  (registers the model admins)
+from replies.admin import insights, messages, rules, security  # noqa: F401  (registers them)
 
 admin.site.site_header = _("wxsite administration")
 admin.site.site_title = _("wxsite")

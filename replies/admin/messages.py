@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
+from replies.admin.insights import conversation_link
 from replies.models import Message
 from replies.protocol import pretty_print_xml
 
@@ -191,7 +192,7 @@ class MessageAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     ("received_at", "created_at"),
-                    ("openid", "account"),
+                    ("openid", "conversation", "account"),
                     ("msg_type", "event", "event_key"),
                     ("msg_id", "mode", "handling_ms"),
                 ]
@@ -216,6 +217,7 @@ class MessageAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Message._meta.fields] + [
             "answered_by",
+            "conversation",
             "raw_xml_pretty",
             "decrypted_xml_pretty",
             "reply_xml_pretty",
@@ -232,7 +234,11 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("follower"), ordering="openid")
     def follower(self, message):
-        return Truncator(message.openid).chars(14)
+        return conversation_link(message, Truncator(message.openid).chars(14))
+
+    @admin.display(description=_("conversation"))
+    def conversation(self, message):
+        return conversation_link(message)
 
     @admin.display(description=_("type"), ordering="msg_type")
     def kind(self, message):
