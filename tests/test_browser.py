@@ -95,3 +95,60 @@ def test_rule_added_in_the_browser_answers_a_signed_post(live_server, tmp_path, 
         assert reply["MsgType"] == "text"
         assert reply["Content"] == REPLY_TEXT
         assert reply["ToUserName"] == OPENID and reply["FromUserName"] == ACCOUNT
+
+
+def seed_traffic(days: int = 14) -> None:
+    """A fortnight of plausible traffic: texts (some answered), follows, menu clicks."""
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from replies.models import Message
+    from tests.factories import make_rule
+
+    rule = make_rule("价格", keywords=["价格"], text="99 元")
+    random.seed(7)
+    now = timezone.now()
+    rows = []
+    for n in range(days * 40):
+        when = now - timedelta(days=random.randrange(days), hours=random.randrange(24))
+        kind = random.choice(["text", "text", "text", "subscribe", "click", "unsubscribe"])
+        answered = kind == "text" and random.random() < 0.5
+        rows.append(
+            Message(
+                dedup_key=f"seed{n}",
+                account=ACCOUNT,
+                openid=f"o_seed_{random.randrange(60)}",
+                msg_type="text" if kind == "text" else "event",
+                event="" if kind == "text" else kind,
+                content=("价格" if answered else random.choice(["营业时间", "退款", "发票"]))
+                if kind == "text"
+                else "",
+                created_at=when,
+                received_at=when,
+                raw_xml="<xml/>",
+                handling_ms=random.uniform(1, 12),
+                reply_type="text" if answered else "",
+                rule=rule if answered else None,
+                rule_name=rule.name if answered else "",
+            )
+        )
+    Message.objects.bulk_create(rows)
+
+
+def test_insights_page_shows_charts_in_chinese(live_server, tmp_path, record_property):
+    require_browser()
+    seed_traffic()
+    with logged_in_page(live_server, make_operator()) as page:
+        page.goto(f"{live_server.url}/admin/replies/insights/traffic/?days=30")
+        charts = page.locator("svg")
+        assert charts.count() >= 3
+        assert page.get_attribute("html", "lang") == "zh-hans"
+        shot = screenshot(page, "insights-traffic", tmp_path)
+        record_property("screenshot_insights_traffic", str(shot))
+        page.goto(f"{live_server.url}/admin/replies/insights/unanswered/?days=30")
+        text = page.inner_text("#content")
+        assert "营业时间" in text and "价格" not in text.split("营业时间")[0][-50:]
+        shot = screenshot(page, "insights-unanswered", tmp_path)
+        record_property("screenshot_insights_unanswered", str(shot))

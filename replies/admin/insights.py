@@ -387,12 +387,12 @@ class InsightsAdmin:
             ),
             "shares_chart": bar_chart(
                 {
-                    gettext("messages"): [
+                    gettext("number of messages"): [
                         (label, count) for label, count, _share in _share_rows(shares)
                     ]
                 },
                 title=gettext("Who answered the messages"),
-                y_label=gettext("messages"),
+                y_label=gettext("number of messages"),
                 horizontal=True,
             ),
         }
