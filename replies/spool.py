@@ -170,6 +170,7 @@ class _DrainState:
         self.has_files = True  # unknown at start: look once
         self.checked_at = 0.0
         self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None  # the last drain started, for tests
 
 
 _state = _DrainState()
@@ -189,7 +190,8 @@ def drain_spool_soon() -> None:
         return
     if not _state.lock.acquire(blocking=False):
         return
-    threading.Thread(target=_drain, name="spool-drain", daemon=True).start()
+    _state.thread = threading.Thread(target=_drain, name="spool-drain", daemon=True)
+    _state.thread.start()
 
 
 def _drain() -> None:

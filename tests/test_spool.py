@@ -117,6 +117,7 @@ def test_disk_full_for_the_spool_answers_503_so_wechat_retries(
     assert any(record.levelname == "CRITICAL" for record in caplog.records)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_worker_drains_the_spool_after_its_next_successful_write(wechat, rules, monkeypatch):
     original = Message.save
     monkeypatch.setattr(
@@ -125,13 +126,9 @@ def test_a_worker_drains_the_spool_after_its_next_successful_write(wechat, rules
     wechat.post(wechat.xml("text", Content="spooled"))
     monkeypatch.setattr(Message, "save", original)
     monkeypatch.setattr(spool, "DRAIN_CHECK_INTERVAL", 0.0)
-    ran = []
-    monkeypatch.setattr(
-        spool.threading,
-        "Thread",
-        lambda target, **kw: type("T", (), {"start": lambda self: ran.append(target())})(),
-    )
+    monkeypatch.setattr(spool._state, "thread", None)
     wechat.post(wechat.xml("text", Content="back"))
-    assert ran
+    assert spool._state.thread is not None, "a successful write with files waiting starts a drain"
+    spool._state.thread.join(timeout=10)
     assert Message.objects.filter(content="spooled").exists()
     assert spool.spooled_files() == []
