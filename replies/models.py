@@ -330,38 +330,61 @@ class RuleReply(models.Model):
 
     def to_reply(self) -> Reply:
         """Return the protocol reply this row describes."""
-        match self.reply_type:
-            case self.Type.TEXT:
-                return TextReply(self.content)
-            case self.Type.IMAGE:
-                return ImageReply(self.media_id)
-            case self.Type.VOICE:
-                return VoiceReply(self.media_id)
-            case self.Type.VIDEO:
-                return VideoReply(self.media_id, title=self.title, description=self.description)
-            case self.Type.MUSIC:
-                return MusicReply(
-                    title=self.title,
-                    description=self.description,
-                    music_url=self.music_url,
-                    hq_music_url=self.hq_music_url,
-                    thumb_media_id=self.thumb_media_id,
-                )
-            case self.Type.NEWS:
-                return NewsReply(
-                    tuple(
-                        Article(
-                            title=item.get("title", ""),
-                            description=item.get("description", ""),
-                            pic_url=item.get("pic_url", ""),
-                            url=item.get("url", ""),
-                        )
-                        for item in self.articles
+        return reply_from_columns({name: getattr(self, name) for name in REPLY_COLUMNS})
+
+
+REPLY_COLUMNS = (
+    "reply_type",
+    "content",
+    "media_id",
+    "title",
+    "description",
+    "music_url",
+    "hq_music_url",
+    "thumb_media_id",
+    "articles",
+    "kf_account",
+)
+
+
+def reply_from_columns(row) -> Reply:
+    """Return the protocol reply for a RuleReply's columns (a mapping of REPLY_COLUMNS).
+
+    A function of plain values, so the rule index can be built from `.values()` rows without
+    making a model instance per reply (100,000 of them at the largest rule sets).
+    """
+    match row["reply_type"]:
+        case RuleReply.Type.TEXT:
+            return TextReply(row["content"])
+        case RuleReply.Type.IMAGE:
+            return ImageReply(row["media_id"])
+        case RuleReply.Type.VOICE:
+            return VoiceReply(row["media_id"])
+        case RuleReply.Type.VIDEO:
+            return VideoReply(row["media_id"], title=row["title"], description=row["description"])
+        case RuleReply.Type.MUSIC:
+            return MusicReply(
+                title=row["title"],
+                description=row["description"],
+                music_url=row["music_url"],
+                hq_music_url=row["hq_music_url"],
+                thumb_media_id=row["thumb_media_id"],
+            )
+        case RuleReply.Type.NEWS:
+            return NewsReply(
+                tuple(
+                    Article(
+                        title=item.get("title", ""),
+                        description=item.get("description", ""),
+                        pic_url=item.get("pic_url", ""),
+                        url=item.get("url", ""),
                     )
+                    for item in row["articles"]
                 )
-            case self.Type.TRANSFER:
-                return TransferCustomerServiceReply(self.kf_account)
-        raise ValueError(f"unknown reply type {self.reply_type!r}")
+            )
+        case RuleReply.Type.TRANSFER:
+            return TransferCustomerServiceReply(row["kf_account"])
+    raise ValueError(f"unknown reply type {row['reply_type']!r}")
 
 
 class RulesetVersion(models.Model):
