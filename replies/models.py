@@ -34,7 +34,6 @@ class Message(models.Model):
     dedup_key = models.CharField(
         _("dedup key"),
         max_length=40,
-        unique=True,
         editable=False,
         help_text=_(
             "SHA-1 of MsgId + FromUserName + CreateTime (events: FromUserName + CreateTime + "
@@ -44,7 +43,6 @@ class Message(models.Model):
     request_key = models.CharField(  # noqa: DJ001 - NULL where a row has no signed query
         _("request key"),
         max_length=40,
-        unique=True,
         null=True,
         editable=False,
         help_text=_(
@@ -128,6 +126,12 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["-received_at", "-id"]
+        # Constraints rather than unique=True: on PostgreSQL unique=True on a CharField adds a
+        # second, LIKE-friendly index that every INSERT would maintain and nothing uses.
+        constraints = [
+            models.UniqueConstraint(fields=["dedup_key"], name="message_dedup_key_unique"),
+            models.UniqueConstraint(fields=["request_key"], name="message_request_key_unique"),
+        ]
         indexes = [
             # openid in the index: follower counts per day read the index alone.
             models.Index(fields=["-received_at", "openid"], name="message_received"),
@@ -148,6 +152,8 @@ class Message(models.Model):
             ),
             models.Index(fields=["event", "event_key"], name="message_event"),
             models.Index(fields=["rule", "-received_at"], name="message_rule"),
+            models.Index(fields=["msg_id"], name="message_msg_id"),
+            # On PostgreSQL, migration 0002 adds trigram indexes for the log's text search.
         ]
 
     def __str__(self):
