@@ -17,7 +17,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -75,7 +75,13 @@ def _publish_version() -> None:
 
 
 def _read_version_from_database() -> int:
-    return RulesetVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+    # Raw SQL: this runs for every message, and building the ORM query cost more CPU than the
+    # database spent answering it (+31 % endpoint throughput on PostgreSQL, bench/README.md).
+    table = connection.ops.quote_name(RulesetVersion._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT version FROM {table} WHERE id = 1")  # noqa: S608 - no user input
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 def current_ruleset_version() -> int:
