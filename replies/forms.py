@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
-from replies.models import ReplyRule, RuleReply, Trigger
+from replies.models import REPLY_COLUMNS, ReplyRule, RuleReply, Trigger
 from replies.rule_index import InvalidPattern, compile_pattern, normalize_text
 
 # WeChat console: a keyword is at most 30 characters.
@@ -192,19 +192,7 @@ class RuleReplyForm(forms.ModelForm):
 
     class Meta:
         model = RuleReply
-        fields = [
-            "position",
-            "reply_type",
-            "content",
-            "media_id",
-            "title",
-            "description",
-            "music_url",
-            "hq_music_url",
-            "thumb_media_id",
-            "articles",
-            "kf_account",
-        ]
+        fields = ["position", *REPLY_COLUMNS]
         widgets = {"content": forms.Textarea(attrs={"rows": 3, "cols": 60})}
 
     REQUIRED = {

@@ -33,7 +33,7 @@ from replies.forms import (
     TriggerFormSet,
 )
 from replies.matching import bump_ruleset_version
-from replies.models import ReplyRule, RuleReply, Trigger
+from replies.models import REPLY_COLUMNS, ReplyRule, RuleReply, Trigger
 
 __all__ = [
     "CREATED",
@@ -68,17 +68,7 @@ RULE_FIELDS = (
 )
 TRIGGER_FIELDS = ("kind", "match", "value")
 # In the document a reply's type is "type", as in the protocol's reply_to_dict.
-REPLY_FIELDS = (
-    "content",
-    "media_id",
-    "title",
-    "description",
-    "music_url",
-    "hq_music_url",
-    "thumb_media_id",
-    "articles",
-    "kf_account",
-)
+REPLY_FIELDS = tuple(name for name in REPLY_COLUMNS if name != "reply_type")
 ARTICLE_FIELDS = ("title", "description", "pic_url", "url")
 # A hand-written trigger may leave these out; the match is ignored for other kinds.
 TRIGGER_DEFAULTS = {"kind": Trigger.Kind.KEYWORD, "match": Trigger.Match.EXACT}
