@@ -21,6 +21,7 @@ from replies.deadline import database_deadline
 from replies.matching import choose_reply
 from replies.models import Message
 from replies.protocol import (
+    NO_REPLY,
     IncomingMessage,
     OpenedRequest,
     WeChatError,
@@ -30,8 +31,6 @@ from replies.protocol import (
 from replies.spool import drain_spool_soon, spool_message, spooled_reply
 
 logger = logging.getLogger("replies.endpoint")
-
-NO_REPLY = b"success"
 
 
 class ReplayedRequest(WeChatError):

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from replies.config import get_credentials, get_limits
 from replies.handling import handle_message
 from replies.protocol import (
+    NO_REPLY,
     BodyTooLarge,
     WeChatError,
     open_request,
@@ -87,12 +88,12 @@ def wechat(request):
         handled.msg_type,
         handled.event or "-",
         handled.rule_id or "-",
-        "none" if handled.reply_xml == b"success" else "xml",
+        "none" if handled.reply_xml == NO_REPLY else "xml",
         handled.duplicate,
         handled.spooled,
         (time.perf_counter() - started) * 1000,
     )
-    if answer == b"success":
+    if answer == NO_REPLY:
         return HttpResponse(answer, content_type=TEXT)
     return HttpResponse(answer, content_type="application/xml; charset=utf-8")
 
