@@ -21,13 +21,14 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "wxsite.apps.WxsiteAdminConfig",  # django.contrib.admin with the project's site class
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "replies",
+    "insights",  # optional: remove to run without the insight pages
 ]
 
 MIDDLEWARE = [
@@ -152,17 +153,27 @@ WECHAT_DATABASE_DEADLINE = float(env_str("WECHAT_DATABASE_DEADLINE") or 3.0)
 WECHAT_SPOOL_DIR = env_str("WECHAT_SPOOL_DIR") or str(BASE_DIR / "spool")
 
 # --- Logging: one line per event, to stderr (gunicorn and systemd collect it) ----------------
+# Every handler uses wxsite.logging.LineFormatter: control characters from follower-chosen values
+# are escaped (no forged lines), and asctime is ISO 8601 in UTC with a "Z", whatever the machine's
+# TZ or TIME_ZONE, so lines from several hosts compare as they are.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "line": {
+            "()": "wxsite.logging.LineFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "line"},
     },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's default handlers (its own console formatter for "django" and runserver's
+        # "django.server") are dropped: their lines reach the root handler and its formatter.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
         # Our endpoint answers 4xx itself and logs why; Django's per-4xx warning would be a
         # duplicate line without the reason.
         "django.request": {"level": "ERROR"},
