@@ -7,7 +7,7 @@ Run by bench/run.py with wxsite's settings and one DATABASE_URL:
 
 1. rebuild: loads the reply rules of bench/match_bench.py's 100,000-keyword set (about 18,500
    rules) and times what a worker does when an operator edits a rule: read them back from the
-   database and build the index (replies.matching.get_rule_index after the version moved).
+   database and build the index (replies.rules.ruleset.get_rule_index after the version moved).
 2. admin: loads `--rows` Message rows with a fast bulk generator — COPY on PostgreSQL,
    executemany in 50,000-row transactions on SQLite — with a realistic mix: 70% text, the other
    message types, 12% events (follow, menu click, menu link, location…); 50,000 followers, a few
@@ -46,8 +46,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from bench import match_bench  # noqa: E402
-from replies import matching  # noqa: E402
 from replies.models import Message, ReplyRule, RuleReply, Trigger  # noqa: E402
+from replies.rules import ruleset as matching  # noqa: E402
 
 SEED = 20250314
 BATCH = 50_000

@@ -37,7 +37,7 @@ from replies.protocol import (  # noqa: E402
     seal_reply,
 )
 from replies.protocol.client import build_message_xml, sign_request  # noqa: E402
-from replies.rule_index import Query, RuleIndex  # noqa: E402
+from replies.rules.index import Query, RuleIndex  # noqa: E402
 
 CREDENTIALS = Credentials(token=TOKEN, app_id=APP_ID, aes_keys=(decode_aes_key(AES_KEY),))
 WINDOW = 300

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from replies.rule_index import (  # noqa: E402 - the path above makes `replies` importable
+from replies.rules.index import (  # noqa: E402 - the path above makes `replies` importable
     CLICK,
     CONTAINS,
     DEFAULT,

@@ -27,8 +27,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from bench.rulesets import RULESETS, build_ruleset, reply_text  # noqa: E402
-from replies.matching import bump_ruleset_version  # noqa: E402
 from replies.models import Message, ReplyRule, RuleReply, Trigger  # noqa: E402
+from replies.rules.ruleset import bump_ruleset_version  # noqa: E402
 
 BATCH = 5_000
 

@@ -310,7 +310,7 @@ def render_markdown(results: dict) -> str:
         out += [
             "## A worker's rebuild after a rule edit, from the database",
             "",
-            "`replies.matching.get_rule_index()` after the version moved: read every rule, "
+            "`replies.rules.ruleset.get_rule_index()` after the version moved: read every rule, "
             "trigger and reply with the ORM, then build the index (median of 3).",
             "",
         ]

@@ -18,8 +18,8 @@ from datetime import timedelta
 
 from bench import match_bench
 from bench.common import KEYWORD, KEYWORD_REPLY
-from replies.rule_index import EXACT, RuleSpec, Trigger
-from replies.rule_index import KEYWORD as KEYWORD_KIND
+from replies.rules.index import EXACT, RuleSpec, Trigger
+from replies.rules.index import KEYWORD as KEYWORD_KIND
 
 RULESETS = ("small", "10k")
 TEN_THOUSAND = 10_000

@@ -12,7 +12,9 @@ from django.utils.translation import gettext_lazy as _
 
 from replies.protocol import (
     Article,
+    Event,
     ImageReply,
+    MsgType,
     MusicReply,
     NewsReply,
     Reply,
@@ -20,7 +22,51 @@ from replies.protocol import (
     TransferCustomerServiceReply,
     VideoReply,
     VoiceReply,
+    reply_to_dict,
 )
+from replies.rules import index as rule_index
+
+
+class MessageType(models.TextChoices):
+    """The message types WeChat documents, with the names operators read (one home for both)."""
+
+    TEXT = MsgType.TEXT.value, _("text")
+    IMAGE = MsgType.IMAGE.value, _("image")
+    VOICE = MsgType.VOICE.value, _("voice")
+    VIDEO = MsgType.VIDEO.value, _("video")
+    SHORTVIDEO = MsgType.SHORTVIDEO.value, _("short video")
+    LOCATION = MsgType.LOCATION.value, _("location")
+    LINK = MsgType.LINK.value, _("link")
+    MINIPROGRAMPAGE = MsgType.MINIPROGRAMPAGE.value, _("mini program card")
+    EVENT = MsgType.EVENT.value, _("event")
+
+
+class EventType(models.TextChoices):
+    """The events WeChat documents, with the names operators read; others are stored as sent."""
+
+    SUBSCRIBE = Event.SUBSCRIBE.value, _("follow")
+    UNSUBSCRIBE = Event.UNSUBSCRIBE.value, _("unfollow")
+    SCAN = Event.SCAN.value, _("QR code scan")
+    CLICK = Event.CLICK.value, _("menu click")
+    VIEW = Event.VIEW.value, _("menu link")
+    LOCATION = Event.LOCATION.value, _("location report")
+    SCANCODE_PUSH = Event.SCANCODE_PUSH.value, _("menu scan (push)")
+    SCANCODE_WAITMSG = Event.SCANCODE_WAITMSG.value, _("menu scan (wait for reply)")
+    PIC_SYSPHOTO = Event.PIC_SYSPHOTO.value, _("menu: take a photo")
+    PIC_PHOTO_OR_ALBUM = Event.PIC_PHOTO_OR_ALBUM.value, _("menu: photo or album")
+    PIC_WEIXIN = Event.PIC_WEIXIN.value, _("menu: WeChat album")
+    LOCATION_SELECT = Event.LOCATION_SELECT.value, _("menu: send location")
+    VIEW_MINIPROGRAM = Event.VIEW_MINIPROGRAM.value, _("menu: open mini program")
+    TEMPLATESENDJOBFINISH = Event.TEMPLATESENDJOBFINISH.value, _("template message sent")
+    MASSSENDJOBFINISH = Event.MASSSENDJOBFINISH.value, _("mass message sent")
+    PUBLISHJOBFINISH = Event.PUBLISHJOBFINISH.value, _("article published")
+
+
+def kind_label(msg_type: str, event: str = "") -> str:
+    """Return how operators call a message type or event, e.g. "menu click"; unknown as sent."""
+    if msg_type == MsgType.EVENT and event:
+        return str(EventType(event).label) if event in EventType.values else event
+    return str(MessageType(msg_type).label) if msg_type in MessageType.values else msg_type
 
 
 class Message(models.Model):
@@ -59,13 +105,19 @@ class Message(models.Model):
         max_length=128,
         help_text=_("FromUserName, e.g. oUpF8uMuAJO_M2pxb1Q9zNjWeS6o."),
     )
+    # choices: the names operators read and the admin's filters; WeChat's new types are
+    # stored all the same (choices are not a database constraint).
     msg_type = models.CharField(
-        _("type"), max_length=32, help_text=_("MsgType, lower-case: text, image, event …")
+        _("type"),
+        max_length=32,
+        choices=MessageType.choices,
+        help_text=_("MsgType, lower-case: text, image, event …"),
     )
     event = models.CharField(
         _("event"),
         max_length=64,
         blank=True,
+        choices=EventType.choices,
         help_text=_("Event, lower-case: subscribe, click, scan …; empty for messages."),
     )
     event_key = models.CharField(
@@ -222,18 +274,19 @@ class Trigger(models.Model):
     """What makes a rule answer: a keyword, the follow event, a menu key, a QR scene …"""
 
     class Kind(models.TextChoices):
-        KEYWORD = "keyword", _("keyword")
-        SUBSCRIBE = "subscribe", _("follow")
-        CLICK = "click", _("menu click")
-        SCAN = "scan", _("QR code scan")
-        MSG_TYPE = "msg_type", _("any message of a type")
-        DEFAULT = "default", _("default (nothing else matched)")
+        # The values are the rule index's: it is the one that gives them a meaning.
+        KEYWORD = rule_index.KEYWORD, _("keyword")
+        SUBSCRIBE = rule_index.SUBSCRIBE, _("follow")
+        CLICK = rule_index.CLICK, _("menu click")
+        SCAN = rule_index.SCAN, _("QR code scan")
+        MSG_TYPE = rule_index.MSG_TYPE, _("any message of a type")
+        DEFAULT = rule_index.DEFAULT, _("default (nothing else matched)")
 
     class Match(models.TextChoices):
-        EXACT = "exact", _("exact (全匹配)")
-        CONTAINS = "contains", _("contains (半匹配)")
-        PREFIX = "prefix", _("starts with")
-        REGEX = "regex", _("regular expression")
+        EXACT = rule_index.EXACT, _("exact (全匹配)")
+        CONTAINS = rule_index.CONTAINS, _("contains (半匹配)")
+        PREFIX = rule_index.PREFIX, _("starts with")
+        REGEX = rule_index.REGEX, _("regular expression")
 
     rule = models.ForeignKey(
         ReplyRule, on_delete=models.CASCADE, related_name="triggers", verbose_name=_("rule")
@@ -334,10 +387,6 @@ class RuleReply(models.Model):
         label = str(self.get_reply_type_display())
         return f"{label}: {detail[:40]}" if detail else label
 
-    def to_reply(self) -> Reply:
-        """Return the protocol reply this row describes."""
-        return reply_from_columns({name: getattr(self, name) for name in REPLY_COLUMNS})
-
 
 REPLY_COLUMNS = (
     "reply_type",
@@ -356,8 +405,10 @@ REPLY_COLUMNS = (
 def reply_from_columns(row) -> Reply:
     """Return the protocol reply for a RuleReply's columns (a mapping of REPLY_COLUMNS).
 
-    A function of plain values, so the rule index can be built from `.values()` rows without
-    making a model instance per reply (100,000 of them at the largest rule sets).
+    With `reply_to_columns`, the one conversion between the model and the protocol's reply value:
+    the admin form, the JSON import and export and the rule index all go through it. A function
+    of plain values, so the rule index can be built from `.values()` rows without making a model
+    instance per reply (100,000 of them at the largest rule sets).
     """
     match row["reply_type"]:
         case RuleReply.Type.TEXT:
@@ -391,6 +442,15 @@ def reply_from_columns(row) -> Reply:
         case RuleReply.Type.TRANSFER:
             return TransferCustomerServiceReply(row["kf_account"])
     raise ValueError(f"unknown reply type {row['reply_type']!r}")
+
+
+def reply_to_columns(reply: Reply) -> dict:
+    """Return the RuleReply columns (REPLY_COLUMNS) that describe `reply`; the rest are empty."""
+    data = reply_to_dict(reply)
+    columns = {name: [] if name == "articles" else "" for name in REPLY_COLUMNS}
+    columns["reply_type"] = data.pop("type")
+    columns.update(data)
+    return columns
 
 
 class RulesetVersion(models.Model):

@@ -3,8 +3,8 @@
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from replies.matching import bump_ruleset_version
 from replies.models import ReplyRule, RuleReply, Trigger
+from replies.rules.ruleset import bump_ruleset_version
 
 
 @receiver(post_save, sender=ReplyRule)

@@ -31,7 +31,7 @@ def wechat_settings(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def fresh_security_throttle(monkeypatch):
     """Each test starts with the per-worker security-event budget unspent."""
-    from replies import security
+    from replies.endpoint import security_log as security
 
     monkeypatch.setattr(security, "_throttle", security._Throttle(security.MAX_EVENTS_PER_MINUTE))
 

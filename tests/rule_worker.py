@@ -17,10 +17,10 @@ django.setup()
 
 from django.utils import timezone  # noqa: E402
 
-from replies.matching import choose_reply  # noqa: E402
 from replies.models import ReplyRule, RuleReply, Trigger  # noqa: E402
 from replies.protocol.client import build_message_xml  # noqa: E402
 from replies.protocol.messages import parse_message  # noqa: E402
+from replies.rules.choice import choose_reply  # noqa: E402
 
 
 def match(text: str) -> str:

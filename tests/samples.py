@@ -109,3 +109,10 @@ EVENTS = {
     "kf_create_session": {"Event": "kf_create_session", "KfAccount": "test1@test"},
     "never_seen_before": {"Event": "some_future_event", "Whatever": "x"},
 }
+
+
+def decrypt_message(*, encrypt: str, key: bytes, app_id: str) -> bytes:
+    """Decrypt with one key: the endpoint's decrypt_with_keys given a single key."""
+    from replies.protocol import decrypt_with_keys
+
+    return decrypt_with_keys(encrypt=encrypt, keys=(key,), app_id=app_id)[0]

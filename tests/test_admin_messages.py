@@ -15,7 +15,7 @@ LIST_URL = "/admin/replies/message/"
 
 @pytest.fixture
 def log(wechat):
-    from replies import matching
+    from replies.rules import ruleset as matching
 
     matching.forget_rule_index()
     make_rule("价格", keywords=["价格"], text="99 元")
@@ -39,8 +39,8 @@ def test_list_shows_every_message_newest_first(admin_client, log):
 @pytest.mark.parametrize(
     "params, expected",
     [
-        ({"type": "event"}, 1),
-        ({"event": "click"}, 1),
+        ({"msg_type__exact": "event"}, 1),
+        ({"event__exact": "click"}, 1),
         ({"answered": "rule"}, 1),
         ({"answered": "none"}, 3),
         ({"received": "24h"}, 4),
@@ -70,7 +70,7 @@ def test_detail_pretty_prints_the_raw_xml_and_links_the_rule(admin_client, log):
 
 
 def test_csv_export_follows_the_filters_and_neutralises_formulas(admin_client, log):
-    response = admin_client.get(f"{LIST_URL}export.csv", {"type": "text"})
+    response = admin_client.get(f"{LIST_URL}export.csv", {"msg_type__exact": "text"})
     assert response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode("utf-8-sig")
     table = list(csv.DictReader(io.StringIO(body)))

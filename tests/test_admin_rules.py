@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from replies import matching
 from replies.models import ReplyRule
 from replies.protocol import parse_xml
+from replies.rules import ruleset as matching
 from tests.factories import make_rule
 
 pytestmark = pytest.mark.django_db

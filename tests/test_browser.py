@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from replies import matching
 from replies.protocol import Credentials, decode_aes_key, parse_xml
 from replies.protocol.client import build_message_xml, open_reply, sign_request
+from replies.rules import ruleset as matching
 from tests.browser import logged_in_page, make_operator, require_browser, screenshot
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OPENID, TOKEN
 
@@ -141,13 +141,13 @@ def test_insights_page_shows_charts_in_chinese(live_server, tmp_path, record_pro
     require_browser()
     seed_traffic()
     with logged_in_page(live_server, make_operator()) as page:
-        page.goto(f"{live_server.url}/admin/replies/insights/traffic/?days=30")
+        page.goto(f"{live_server.url}/admin/insights/report/traffic/?days=30")
         charts = page.locator("svg")
         assert charts.count() >= 3
         assert page.get_attribute("html", "lang") == "zh-hans"
         shot = screenshot(page, "insights-traffic", tmp_path)
         record_property("screenshot_insights_traffic", str(shot))
-        page.goto(f"{live_server.url}/admin/replies/insights/unanswered/?days=30")
+        page.goto(f"{live_server.url}/admin/insights/report/unanswered/?days=30")
         text = page.inner_text("#content")
         assert "营业时间" in text and "价格" not in text.split("营业时间")[0][-50:]
         shot = screenshot(page, "insights-unanswered", tmp_path)

@@ -4,7 +4,7 @@ import pytest
 from django.utils.safestring import SafeString
 from lxml import etree
 
-from replies.charts import (
+from insights.charts import (
     FONT_FAMILY,
     bar_chart,
     clip_text,

@@ -13,13 +13,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone, translation
 
-from replies import matching
-from replies.console_import import convert_console_rules
-from replies.matching import choose_reply
 from replies.models import ReplyRule
 from replies.protocol import parse_message
 from replies.protocol.client import build_message_xml
-from replies.rules_io import export_document
+from replies.rules import ruleset as matching
+from replies.rules.choice import choose_reply
+from replies.rules.console_import import convert_console_rules
+from replies.rules.transfer import export_document
 
 pytestmark = pytest.mark.django_db
 

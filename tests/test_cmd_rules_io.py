@@ -10,12 +10,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone, translation
 
-from replies import matching, rules_io
 from replies.management.commands.load_demo_rules import DEMO_RULES
-from replies.matching import choose_reply, current_ruleset_version
 from replies.models import ReplyRule, RuleReply, Trigger
 from replies.protocol import parse_message
 from replies.protocol.client import build_message_xml
+from replies.rules import ruleset as matching
+from replies.rules import transfer as rules_io
+from replies.rules.choice import choose_reply
+from replies.rules.ruleset import current_ruleset_version
 from tests.factories import make_rule
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from replies import matching
 from replies.models import Message
 from replies.protocol import (
     compute_signature,
@@ -25,6 +24,7 @@ from replies.protocol import (
 )
 from replies.protocol.client import build_message_xml
 from replies.protocol.replies import TextReply
+from replies.rules import ruleset as matching
 from replies.simulator import DEFAULT_ACCOUNT, DEFAULT_OPENID, event_fields
 from tests.conftest import AES_KEY, APP_ID, OLD_AES_KEY, TOKEN
 from tests.factories import make_rule

@@ -11,10 +11,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from replies import handling
-from replies.matching import ReplyChoice
+from replies.endpoint import handling
 from replies.models import Message
 from replies.protocol import TextReply, parse_xml
+from replies.rules.choice import ReplyChoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

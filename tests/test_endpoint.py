@@ -6,8 +6,7 @@ from urllib.parse import urlencode
 import pytest
 from lxml import etree
 
-from replies import handling
-from replies.matching import ReplyChoice
+from replies.endpoint import handling
 from replies.models import Message
 from replies.protocol import (
     Article,
@@ -23,6 +22,7 @@ from replies.protocol import (
     decode_aes_key,
     parse_xml,
 )
+from replies.rules.choice import ReplyChoice
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OLD_AES_KEY, OPENID, TOKEN
 from tests.samples import EVENTS, MESSAGES
 

@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from replies.forms import TriggerForm
-from replies.handling import dedup_key_for
+from replies.endpoint.handling import dedup_key_for
 from replies.models import Message
 from replies.protocol import Credentials, decode_aes_key, parse_message, parse_xml
+from replies.rules.forms import TriggerForm
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, TOKEN
 from tests.factories import make_rule
 from tests.live_server import TcpProxy, live_server, postgres_url, wait_for
@@ -384,7 +384,7 @@ NOW = 1_800_000_000
 @pytest.fixture
 def frozen_clock(monkeypatch):
     """Our clock reads NOW while the request is handled."""
-    from replies import views
+    from replies.endpoint import views
 
     monkeypatch.setattr(
         views, "time", types.SimpleNamespace(time=lambda: NOW, perf_counter=time.perf_counter)

@@ -30,7 +30,6 @@ from replies.protocol import (
     WeChatError,
     compute_signature,
     decode_aes_key,
-    decrypt_message,
     decrypt_with_keys,
     encrypt_message,
     message_from_fields,
@@ -43,6 +42,7 @@ from replies.protocol import (
 from replies.protocol.client import build_message_xml
 from replies.protocol.messages import MAX_DEPTH
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OLD_AES_KEY, TOKEN
+from tests.samples import decrypt_message
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = decode_aes_key(AES_KEY)

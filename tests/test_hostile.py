@@ -29,7 +29,7 @@ from django.conf import settings as django_settings
 from django.test.client import ClientHandler
 from lxml import etree
 
-from replies import security
+from replies.endpoint import security_log as security
 from replies.models import Message, SecurityEvent
 from replies.protocol import compute_signature, decode_aes_key, encrypt_message, parse_xml
 from replies.protocol.client import build_message_xml

@@ -14,9 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from lxml import html
 
-import replies.admin.insights  # noqa: F401  (registers the pages until the admin imports it)
-from replies import insights
-from replies.insights import Period, normalize_query, percentile
+from insights import reports as insights
+from insights.reports import Period, normalize_query, percentile
 from replies.models import Message, ReplyRule, Trigger
 from replies.protocol import TextReply, render_reply
 from tests.factories import make_rule
@@ -197,7 +196,7 @@ def test_a_rule_with_a_default_trigger_counts_as_default(rules):
 
 # --- making a rule from a query ----------------------------------------------------------------
 
-MAKE_RULE = "/admin/replies/insights/unanswered/make-rule/"
+MAKE_RULE = "/admin/insights/report/unanswered/make-rule/"
 
 
 def test_query_variants_are_the_texts_as_rules_compare_them(rules):
@@ -262,7 +261,7 @@ def test_make_rule_opens_the_existing_rule_instead_of_a_duplicate(admin_client):
 def test_make_rule_refuses_a_text_too_long_for_a_keyword(admin_client):
     response = admin_client.post(MAKE_RULE, {"text": "长" * 31, "period": "days=90"})
     assert response.status_code == 302
-    assert response.url == "/admin/replies/insights/unanswered/?days=90"
+    assert response.url == "/admin/insights/report/unanswered/?days=90"
     assert not ReplyRule.objects.exists()
 
 
@@ -416,7 +415,7 @@ def test_default_percentile_method_follows_the_database():
 
 # --- a follower's conversation --------------------------------------------------------------------
 
-CONVERSATION = "/admin/replies/insights/conversation/"
+CONVERSATION = "/admin/replies/message/conversation/"
 
 
 def _reply_xml(text: str) -> str:
@@ -468,7 +467,7 @@ def test_conversation_pages_back_from_the_newest_messages(admin_client):
 
 
 def test_conversation_link_opens_the_thread_at_the_message(admin_client):
-    from replies.admin.insights import conversation_link
+    from replies.admin.conversation import conversation_link
 
     message = msg(at(JAN1), openid="o_a&b", content="hi")
     link = html.fromstring(conversation_link(message, "o_a&b"))
@@ -492,11 +491,11 @@ def test_conversation_refuses_a_cursor_of_another_follower(admin_client):
 # --- the pages ----------------------------------------------------------------------------------
 
 PAGES = [
-    "/admin/replies/insights/",
-    "/admin/replies/insights/unanswered/",
-    "/admin/replies/insights/rules/",
-    "/admin/replies/insights/traffic/",
-    "/admin/replies/insights/conversation/",
+    "/admin/insights/report/",
+    "/admin/insights/report/unanswered/",
+    "/admin/insights/report/rules/",
+    "/admin/insights/report/traffic/",
+    "/admin/replies/message/conversation/",
 ]
 
 
@@ -531,7 +530,7 @@ def test_pages_need_the_view_permission_on_messages(client, url):
 
 
 def test_unanswered_page_lists_queries_with_a_make_rule_button(admin_client, some_traffic):
-    response = admin_client.get("/admin/replies/insights/unanswered/?days=7")
+    response = admin_client.get("/admin/insights/report/unanswered/?days=7")
     tree = html.fromstring(response.content)
     cells = [
         cell.text_content() for cell in tree.xpath('//*[@id="unanswered"]//td[@class="text"]/a')
@@ -544,7 +543,7 @@ def test_unanswered_page_lists_queries_with_a_make_rule_button(admin_client, som
 
 
 def test_traffic_page_draws_its_charts(admin_client, some_traffic):
-    response = admin_client.get("/admin/replies/insights/traffic/?days=7")
+    response = admin_client.get("/admin/insights/report/traffic/?days=7")
     tree = html.fromstring(response.content)
     assert len(tree.xpath("//figure/*[local-name()='svg']")) == 5
     assert len(tree.xpath('//*[@id="traffic-days"]/tbody/tr')) == 7
@@ -552,7 +551,7 @@ def test_traffic_page_draws_its_charts(admin_client, some_traffic):
 
 def test_invalid_period_falls_back_to_the_default_and_says_why(admin_client):
     response = admin_client.get(
-        "/admin/replies/insights/traffic/", {"start": "2025-01-05", "end": "2025-01-01"}
+        "/admin/insights/report/traffic/", {"start": "2025-01-05", "end": "2025-01-01"}
     )
     assert response.status_code == 200
     assert response.context["period_form"].errors
@@ -561,14 +560,14 @@ def test_invalid_period_falls_back_to_the_default_and_says_why(admin_client):
 
 def test_insights_appear_in_the_admin_app_list(admin_client):
     page = admin_client.get("/admin/").content.decode()
-    assert 'href="/admin/replies/insights/"' in page
+    assert 'href="/admin/insights/report/"' in page
 
 
 def test_insights_stay_out_of_the_app_list_without_permission(client):
     user = User.objects.create_user("staff", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_replyrule"))
     client.force_login(user)
-    assert "/admin/replies/insights/" not in client.get("/admin/").content.decode()
+    assert "/admin/insights/report/" not in client.get("/admin/").content.decode()
 
 
 def test_default_trigger_lookup_uses_current_triggers(rules):

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from replies.handling import dedup_key_for
+from replies.endpoint.handling import dedup_key_for
 from replies.protocol import Credentials, decode_aes_key, parse_message, parse_xml
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, TOKEN
 from tests.live_server import live_server, postgres_url

@@ -5,9 +5,9 @@ import time
 import pytest
 from django.utils import timezone
 
-from replies import matching
 from replies.models import Message, ReplyRule, RulesetVersion
 from replies.protocol import parse_xml
+from replies.rules import ruleset as matching
 from tests.factories import make_rule
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from replies.protocol.crypto import (
     decode_aes_key,
-    decrypt_message,
     decrypt_with_keys,
     encrypt_message,
 )
@@ -24,6 +23,7 @@ from replies.protocol.exceptions import (
     NotConfigured,
     WeChatError,
 )
+from tests.samples import decrypt_message
 
 # WeChat's sample EncodingAESKey, used by all its official WXBizMsgCrypt samples.
 SAMPLE_ENCODING_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

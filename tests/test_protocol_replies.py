@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from replies.protocol.messages import parse_xml
 from replies.protocol.replies import (
-    SINGLE_ARTICLE_TYPES,
     Article,
     ImageReply,
     MusicReply,
@@ -15,6 +14,7 @@ from replies.protocol.replies import (
     TransferCustomerServiceReply,
     VideoReply,
     VoiceReply,
+    check_reply,
     max_news_articles,
     render_encrypted_reply,
     render_reply,
@@ -22,6 +22,7 @@ from replies.protocol.replies import (
     reply_to_dict,
     summarize_reply,
 )
+from replies.protocol.vocabulary import SINGLE_ARTICLE_TYPES
 
 OPENID = "oyORnuP8q7ou2gfYjqLzSIWZf0rs"
 ACCOUNT = "gh_10f6c3c3ac5a"
@@ -329,9 +330,7 @@ def test_reply_from_dict_fills_defaults():
         ({"type": "text", "content": "x", "extra": 1}, "unexpected field(s): extra"),
         ({"type": "text", "content": 5}, "content must be a string"),
         ({"type": "text", "content": None}, "content must be a string"),
-        ({"type": "news", "articles": []}, "non-empty list of articles"),
-        ({"type": "news", "articles": "abc"}, "non-empty list of articles"),
-        ({"type": "news", "articles": [{"title": "t"}] * 9}, "9 articles"),
+        ({"type": "news", "articles": "abc"}, "needs a list of articles"),
         ({"type": "news", "articles": ["t"]}, "Article 1 must be a mapping"),
         ({"type": "news", "articles": [{"title": "t"}, {}]}, "Article 2 is missing"),
         ({"type": "news", "articles": [{"title": "t", "type": "x"}]}, "unexpected field(s): type"),
@@ -372,3 +371,47 @@ def test_summarize_reply_truncates_to_60_characters():
     assert len(summary) == 60
     assert summary.startswith("text: 你好")
     assert summary.endswith("…")
+
+
+# --- check_reply: the one validator of a reply -------------------------------------------------
+
+
+def codes(reply):
+    return [(problem.field, problem.code) for problem in check_reply(reply)]
+
+
+def test_check_reply_accepts_a_sendable_reply_of_every_type():
+    article = Article("t", url="https://e.com/")
+    for reply in (
+        TextReply("hi"),
+        ImageReply("m"),
+        VoiceReply("m"),
+        VideoReply("m"),
+        MusicReply(music_url="https://e.com/a.mp3", thumb_media_id="t"),
+        NewsReply((article,)),
+        TransferCustomerServiceReply(),
+    ):
+        assert check_reply(reply) == [], reply
+
+
+def test_check_reply_counts_text_in_utf8_bytes():
+    assert codes(TextReply("中" * 682)) == []
+    assert codes(TextReply("中" * 683)) == [("content", "too_long")]
+    assert codes(TextReply("  ")) == [("content", "required")]
+
+
+def test_check_reply_needs_media_ids_and_a_music_url():
+    assert codes(ImageReply("")) == [("media_id", "required")]
+    assert codes(MusicReply()) == [("thumb_media_id", "required"), ("music_url", "required")]
+    assert codes(MusicReply(music_url="ftp://x", thumb_media_id="t")) == [("music_url", "url")]
+
+
+def test_check_reply_judges_the_articles_of_a_news_reply():
+    good = Article("t", url="https://e.com/")
+    assert codes(NewsReply(())) == [("articles", "required")]
+    assert codes(NewsReply((good,) * 9)) == [("articles", "too_many")]
+    assert codes(NewsReply((Article("", url="https://e.com/"),))) == [("articles", "article")]
+    bad_link = Article("t", url="javascript:alert(1)", pic_url="ftp://p")
+    assert codes(NewsReply((bad_link,))) == [("articles", "article_url")] * 2
+    problem = check_reply(NewsReply((good, bad_link)))[0]
+    assert problem.values == {"n": 2, "link": "javascript:alert(1)"}

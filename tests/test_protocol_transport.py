@@ -5,7 +5,7 @@ import base64
 import pytest
 
 from replies.protocol import exceptions
-from replies.protocol.crypto import decrypt_message, encrypt_message
+from replies.protocol.crypto import encrypt_message
 from replies.protocol.exceptions import (
     DecryptError,
     InvalidMsgSignature,
@@ -29,6 +29,7 @@ from replies.protocol.transport import (
     seal_reply,
     verify_url,
 )
+from tests.samples import decrypt_message
 
 SAMPLE_KEY = base64.b64decode("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG=")
 PREVIOUS_KEY = bytes(range(32))

@@ -1,4 +1,4 @@
-"""Tests for replies.rule_index: which rule answers which message, and how fast regexes run."""
+"""Tests for replies.rules.index: which rule answers which message, and how fast regexes run."""
 
 import logging
 import re
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replies import rule_index
-from replies.rule_index import (
+from replies.rules import index as rule_index
+from replies.rules.index import (
     CLICK,
     CONTAINS,
     DEFAULT,
@@ -44,6 +44,11 @@ from replies.rule_index import (
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=CST)
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def active_matches(index, query, *, now):
+    """Every rule that answers `query` at `now`, the winner first (explain() without the idle)."""
+    return [match for match, active in index.explain(query, now=now) if active]
 
 
 @pytest.fixture(autouse=True)
@@ -136,7 +141,10 @@ def test_contains_keyword_matches_anywhere_in_text():
 def test_contains_finds_keywords_inside_other_keywords():
     rules = [rule(1, keyword("she", CONTAINS)), rule(2, keyword("he", CONTAINS), priority=1)]
     assert winner(rules, text("ushers")) == 2
-    assert [m.rule.id for m in RuleIndex.build(rules).candidates(text("ushers"), now=NOW)] == [2, 1]
+    assert [m.rule.id for m in active_matches(RuleIndex.build(rules), text("ushers"), now=NOW)] == [
+        2,
+        1,
+    ]
 
 
 def test_regex_keyword_searches_normalized_text():
@@ -160,7 +168,7 @@ def test_keywords_answer_voice_recognition():
 
 
 def test_empty_keyword_is_left_out_with_a_log(caplog):
-    with caplog.at_level(logging.WARNING, logger="replies.matching"):
+    with caplog.at_level(logging.WARNING, logger="replies.rules"):
         index = RuleIndex.build([rule(1, keyword(" ", CONTAINS))])
     assert index.find(text("anything"), now=NOW) is None
     assert "empty once normalized" in caplog.text
@@ -168,7 +176,7 @@ def test_empty_keyword_is_left_out_with_a_log(caplog):
 
 def test_unknown_match_mode_leaves_only_that_trigger_out(caplog):
     rules = [rule(1, Trigger(kind=KEYWORD, value="hi"), keyword("hello"))]
-    with caplog.at_level(logging.WARNING, logger="replies.matching"):
+    with caplog.at_level(logging.WARNING, logger="replies.rules"):
         index = RuleIndex.build(rules)
     assert index.find(text("hi"), now=NOW) is None
     assert index.find(text("hello"), now=NOW).rule.id == 1
@@ -176,7 +184,7 @@ def test_unknown_match_mode_leaves_only_that_trigger_out(caplog):
 
 
 def test_unknown_trigger_kind_is_left_out_with_a_log(caplog):
-    with caplog.at_level(logging.WARNING, logger="replies.matching"):
+    with caplog.at_level(logging.WARNING, logger="replies.rules"):
         index = RuleIndex.build([rule(1, Trigger(kind="telepathy", value="x"))])
     assert index.rule_count == 0
     assert "unknown trigger kind" in caplog.text
@@ -260,7 +268,7 @@ def test_msg_type_answers_messages_of_that_type():
 
 
 def test_msg_type_never_answers_events(caplog):
-    with caplog.at_level(logging.WARNING, logger="replies.matching"):
+    with caplog.at_level(logging.WARNING, logger="replies.rules"):
         rules = [rule(1, Trigger(kind=MSG_TYPE, value="event"))]
         assert winner(rules, event("click", "K")) is None
     assert "cannot be matched" in caplog.text
@@ -288,7 +296,7 @@ def test_default_is_last_even_with_top_priority():
     rules = [rule(1, Trigger(kind=DEFAULT), priority=1000), rule(2, keyword("x", CONTAINS))]
     index = RuleIndex.build(rules)
     assert index.find(text("xyz"), now=NOW).rule.id == 2
-    assert [m.rule.id for m in index.candidates(text("xyz"), now=NOW)] == [2, 1]
+    assert [m.rule.id for m in active_matches(index, text("xyz"), now=NOW)] == [2, 1]
 
 
 def test_defaults_are_ordered_among_themselves_by_priority():
@@ -313,7 +321,7 @@ def test_strength_beats_age():
         rule(3, keyword("hi there")),
     ]
     index = RuleIndex.build(rules)
-    found = index.candidates(text("hi there"), now=NOW)
+    found = active_matches(index, text("hi there"), now=NOW)
     assert [(m.rule.id, m.strength) for m in found] == [
         (3, STRENGTH_EXACT),
         (2, STRENGTH_PREFIX),
@@ -327,7 +335,7 @@ def test_contains_beats_regex_and_regex_beats_msg_type():
         rule(2, keyword("a+", REGEX), age=2),
         rule(3, keyword("a", CONTAINS)),
     ]
-    found = RuleIndex.build(rules).candidates(text("aaa"), now=NOW)
+    found = active_matches(RuleIndex.build(rules), text("aaa"), now=NOW)
     assert [(m.rule.id, m.strength) for m in found] == [
         (3, STRENGTH_CONTAINS),
         (2, STRENGTH_REGEX),
@@ -347,7 +355,7 @@ def test_older_rule_wins_a_tie_then_lower_id():
 
 def test_rule_appears_once_with_its_strongest_trigger():
     rules = [rule(1, keyword("h", CONTAINS), keyword("hi"), Trigger(kind=DEFAULT))]
-    found = RuleIndex.build(rules).candidates(text("hi"), now=NOW)
+    found = active_matches(RuleIndex.build(rules), text("hi"), now=NOW)
     assert [(m.rule.id, m.trigger.value, m.strength) for m in found] == [(1, "hi", STRENGTH_EXACT)]
 
 
@@ -356,7 +364,7 @@ def test_rule_with_default_trigger_falls_back_to_default_place():
         rule(1, keyword("hi"), Trigger(kind=DEFAULT), priority=9),
         rule(2, keyword("x", CONTAINS)),
     ]
-    found = RuleIndex.build(rules).candidates(text("xyz"), now=NOW)
+    found = active_matches(RuleIndex.build(rules), text("xyz"), now=NOW)
     assert [(m.rule.id, m.strength) for m in found] == [
         (2, STRENGTH_CONTAINS),
         (1, STRENGTH_DEFAULT),
@@ -470,7 +478,7 @@ def test_explain_lists_inactive_rules_with_false_and_candidates_leaves_them_out(
         (2, True),
         (3, True),
     ]
-    assert [m.rule.id for m in index.candidates(text("hi"), now=NOW)] == [2, 3]
+    assert [m.rule.id for m in active_matches(index, text("hi"), now=NOW)] == [2, 3]
 
 
 def test_failing_schedule_check_skips_the_rule_with_a_log_and_search_continues(caplog):
@@ -480,7 +488,7 @@ def test_failing_schedule_check_skips_the_rule_with_a_log_and_search_continues(c
             raise RuntimeError("boom")
 
     rules = [rule(1, keyword("hi"), priority=9, schedule=BrokenSchedule()), rule(2, keyword("hi"))]
-    with caplog.at_level(logging.ERROR, logger="replies.matching"):
+    with caplog.at_level(logging.ERROR, logger="replies.rules"):
         assert winner(rules, text("hi")) == 2
     assert "boom" in caplog.text
 
@@ -552,7 +560,7 @@ def test_invalid_regex_rule_is_skipped_at_build_with_a_log(caplog):
         rule(1, keyword(r"(a)\1", REGEX), keyword("aa"), priority=9),
         rule(2, keyword("a", CONTAINS)),
     ]
-    with caplog.at_level(logging.WARNING, logger="replies.matching"):
+    with caplog.at_level(logging.WARNING, logger="replies.rules"):
         index = RuleIndex.build(rules)
     assert index.find(text("aa"), now=NOW).rule.id == 2
     assert index.rule_count == 1
@@ -561,7 +569,7 @@ def test_invalid_regex_rule_is_skipped_at_build_with_a_log(caplog):
 
 def test_malformed_rule_is_skipped_at_build_with_a_log(caplog):
     rules = [rule(1, keyword(None)), rule(2, keyword("hi"))]
-    with caplog.at_level(logging.ERROR, logger="replies.matching"):
+    with caplog.at_level(logging.ERROR, logger="replies.rules"):
         index = RuleIndex.build(rules)
     assert index.find(text("hi"), now=NOW).rule.id == 2
     assert "rule 1" in caplog.text
@@ -574,7 +582,7 @@ def test_rules_with_unhashable_payloads_are_indexed():
 
 def test_same_pattern_in_several_rules_answers_for_each():
     rules = [rule(1, keyword(r"\d+", REGEX)), rule(2, keyword(r"\d+", REGEX), age=1)]
-    found = RuleIndex.build(rules).candidates(text("42"), now=NOW)
+    found = active_matches(RuleIndex.build(rules), text("42"), now=NOW)
     assert [m.rule.id for m in found] == [2, 1]
 
 
@@ -600,8 +608,8 @@ def test_regexes_are_matched_one_by_one_when_the_set_gives_up(monkeypatch, caplo
     monkeypatch.setattr(rule_index, "_new_regex_set", lambda: fake)
     rules = [rule(1, keyword(r"^a", REGEX)), rule(2, keyword(r"b$", REGEX), priority=1)]
     index = RuleIndex.build(rules)
-    with caplog.at_level(logging.WARNING, logger="replies.matching"):
-        assert [m.rule.id for m in index.candidates(text("ab"), now=NOW)] == [2, 1]
+    with caplog.at_level(logging.WARNING, logger="replies.rules"):
+        assert [m.rule.id for m in active_matches(index, text("ab"), now=NOW)] == [2, 1]
         assert index.find(text("ax"), now=NOW).rule.id == 1
     assert fake.calls == 2
     assert "gave up" in caplog.text
@@ -613,7 +621,7 @@ def test_regexes_are_matched_one_by_one_when_the_set_cannot_be_built(monkeypatch
 
     monkeypatch.setattr(rule_index, "_new_regex_set", refuse)
     index = RuleIndex.build([rule(1, keyword(r"^a", REGEX)), rule(2, keyword(r"b$", REGEX))])
-    assert [m.rule.id for m in index.candidates(text("ab"), now=NOW)] == [1, 2]
+    assert [m.rule.id for m in active_matches(index, text("ab"), now=NOW)] == [1, 2]
 
 
 # --- the index itself ----------------------------------------------------------------------
@@ -819,4 +827,6 @@ def test_index_agrees_with_brute_force_reference(rules, query, hour, day):
         assert (found.rule.id, found.trigger, found.strength) == winners[0][:3]
     else:
         assert found is None
-    assert [m.rule.id for m in index.candidates(query, now=now)] == [item[0] for item in winners]
+    assert [m.rule.id for m in active_matches(index, query, now=now)] == [
+        item[0] for item in winners
+    ]

@@ -44,7 +44,7 @@ def test_plain_malformed_input_is_logged_but_not_recorded(wechat):
 
 
 def test_recording_is_throttled(wechat, monkeypatch):
-    from replies import security
+    from replies.endpoint import security_log as security
 
     monkeypatch.setattr(security, "_throttle", security._Throttle(3))
     query, body = wechat.signed(wechat.xml("text", Content="x"))

@@ -6,9 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.db import OperationalError
 
-from replies import matching, spool
+from replies.endpoint import spool
 from replies.models import Message
 from replies.protocol import parse_xml
+from replies.rules import ruleset as matching
 from tests.factories import make_rule
 
 pytestmark = pytest.mark.django_db

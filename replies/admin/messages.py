@@ -1,11 +1,12 @@
 """Admin for the message log: read-only, filterable, searchable, exportable as CSV.
 
-Built to stay fast with millions of rows: filters offer fixed choices (no DISTINCT scan to build
-them), the list never counts the whole table, and every filter has an index behind it.
+Built to stay fast with millions of rows: filters offer the fields' fixed choices (no DISTINCT
+scan to build them), the list never counts the whole table, and every filter has an index behind it.
 """
 
 import csv
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -17,70 +18,9 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from replies.admin.insights import conversation_link
-from replies.models import Message
+from replies.admin.conversation import conversation_link, conversation_view
+from replies.models import Message, kind_label
 from replies.protocol import pretty_print_xml
-
-MESSAGE_TYPES = [
-    ("text", _("text")),
-    ("image", _("image")),
-    ("voice", _("voice")),
-    ("video", _("video")),
-    ("shortvideo", _("short video")),
-    ("location", _("location")),
-    ("link", _("link")),
-    ("miniprogrampage", _("mini program card")),
-    ("event", _("event")),
-]
-EVENTS = [
-    ("subscribe", _("follow")),
-    ("unsubscribe", _("unfollow")),
-    ("scan", _("QR code scan")),
-    ("click", _("menu click")),
-    ("view", _("menu link")),
-    ("location", _("location report")),
-    ("scancode_push", _("menu scan (push)")),
-    ("scancode_waitmsg", _("menu scan (wait for reply)")),
-    ("pic_sysphoto", _("menu: take a photo")),
-    ("pic_photo_or_album", _("menu: photo or album")),
-    ("pic_weixin", _("menu: WeChat album")),
-    ("location_select", _("menu: send location")),
-    ("view_miniprogram", _("menu: open mini program")),
-    ("templatesendjobfinish", _("template message sent")),
-    ("masssendjobfinish", _("mass message sent")),
-    ("publishjobfinish", _("article published")),
-]
-TYPE_LABELS = dict(MESSAGE_TYPES)
-EVENT_LABELS = dict(EVENTS)
-
-
-class FixedChoicesFilter(admin.SimpleListFilter):
-    """A filter on one column with a fixed list of values (no query to build the list)."""
-
-    field = ""
-    choices_list: list = []
-
-    def lookups(self, request, model_admin):
-        return self.choices_list
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(**{self.field: self.value()})
-        return queryset
-
-
-class TypeFilter(FixedChoicesFilter):
-    title = _("type")
-    parameter_name = "type"
-    field = "msg_type"
-    choices_list = MESSAGE_TYPES
-
-
-class EventFilter(FixedChoicesFilter):
-    title = _("event")
-    parameter_name = "event"
-    field = "event"
-    choices_list = EVENTS
 
 
 class AnsweredFilter(admin.SimpleListFilter):
@@ -182,7 +122,9 @@ class MessageAdmin(admin.ModelAdmin):
         "reply_summary",
         "handling_ms",
     ]
-    list_filter = [TypeFilter, EventFilter, AnsweredFilter, ReceivedFilter, "mode"]
+    # msg_type and event have fixed choices (replies.models), so Django's own filter lists them
+    # without a DISTINCT scan of the table.
+    list_filter = ["msg_type", "event", AnsweredFilter, ReceivedFilter, "mode"]
     # The search box is handled by get_search_results (indexed lookups); this only shows it.
     search_fields = ["content"]
     search_help_text = _(
@@ -262,9 +204,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("type"), ordering="msg_type")
     def kind(self, message):
-        if message.event:
-            return EVENT_LABELS.get(message.event, message.event)
-        return TYPE_LABELS.get(message.msg_type, message.msg_type)
+        return kind_label(message.msg_type, message.event)
 
     @admin.display(description=_("content"))
     def summary(self, message):
@@ -312,7 +252,12 @@ class MessageAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.export_csv),
             name="replies_message_export",
         )
-        return [export, *super().get_urls()]
+        conversation = path(
+            "conversation/",
+            self.admin_site.admin_view(partial(conversation_view, self)),
+            name="replies_message_conversation",
+        )
+        return [export, conversation, *super().get_urls()]
 
     def export_csv(self, request):
         """Stream the list as filtered and searched on screen, as CSV (UTF-8 with BOM for Excel)."""

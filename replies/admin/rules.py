@@ -11,7 +11,9 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from replies.forms import (
+from replies.models import Message, ReplyRule, RuleReply, Trigger
+from replies.rules.conflicts import warnings_for
+from replies.rules.forms import (
     ReplyRuleForm,
     RuleReplyForm,
     RuleReplyFormSet,
@@ -19,10 +21,8 @@ from replies.forms import (
     TriggerForm,
     TriggerFormSet,
 )
-from replies.matching import bump_ruleset_version, load_rule_specs
-from replies.models import Message, ReplyRule, RuleReply, Trigger
-from replies.rule_warnings import warnings_for
-from replies.tester import run_rule_tester
+from replies.rules.ruleset import bump_ruleset_version, load_rule_specs
+from replies.rules.tester import run_rule_tester
 
 
 class TriggerInline(admin.TabularInline):

@@ -7,7 +7,7 @@ endpoint uses ``transport`` (``verify_url``, ``open_request``, ``seal_reply``) a
 failure is a ``WeChatError`` subclass carrying an HTTP status and a message safe to show.
 """
 
-from .crypto import decode_aes_key, decrypt_message, decrypt_with_keys, encrypt_message
+from .crypto import decode_aes_key, decrypt_with_keys, encrypt_message
 from .exceptions import (
     AppIdMismatch,
     BodyTooLarge,
@@ -39,16 +39,19 @@ from .messages import (
     pretty_print_xml,
 )
 from .replies import (
-    SINGLE_ARTICLE_TYPES,
+    ARTICLE_FIELDS,
     Article,
     ImageReply,
     MusicReply,
     NewsReply,
     Reply,
+    ReplyProblem,
     TextReply,
     TransferCustomerServiceReply,
     VideoReply,
     VoiceReply,
+    check_article,
+    check_reply,
     max_news_articles,
     render_encrypted_reply,
     render_reply,
@@ -70,11 +73,17 @@ from .transport import (
     seal_reply,
     verify_url,
 )
+from .vocabulary import MENU_EVENTS, QR_SCENE_PREFIX, Event, MsgType, qr_scene
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "MENU_EVENTS",
+    "QR_SCENE_PREFIX",
+    "Event",
+    "MsgType",
+    "qr_scene",
     "NO_REPLY",
-    "SINGLE_ARTICLE_TYPES",
+    "ARTICLE_FIELDS",
     "AppIdMismatch",
     "Article",
     "BodyTooLarge",
@@ -101,18 +110,20 @@ __all__ = [
     "NotConfigured",
     "OpenedRequest",
     "Reply",
+    "ReplyProblem",
     "StaleTimestamp",
     "TextReply",
     "TransferCustomerServiceReply",
     "VideoReply",
     "VoiceReply",
     "WeChatError",
+    "check_article",
     "check_msg_signature",
+    "check_reply",
     "check_signature",
     "check_timestamp",
     "compute_signature",
     "decode_aes_key",
-    "decrypt_message",
     "decrypt_with_keys",
     "encrypt_message",
     "max_news_articles",

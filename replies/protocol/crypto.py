@@ -35,7 +35,6 @@ from .exceptions import (
 __all__ = [
     "BLOCK_SIZE",
     "decode_aes_key",
-    "decrypt_message",
     "decrypt_with_keys",
     "encrypt_message",
 ]
@@ -138,13 +137,6 @@ def _decrypt_ciphertext(ciphertext: bytes, key: bytes, app_id_bytes: bytes) -> b
     if not hmac.compare_digest(plaintext[xml_end:end], app_id_bytes):
         raise AppIdMismatch()
     return plaintext[_HEADER_SIZE:xml_end]
-
-
-def decrypt_message(*, encrypt: str, key: bytes, app_id: str) -> bytes:
-    """Return the message XML inside ``encrypt`` after checking it is addressed to ``app_id``."""
-    _check_key(key)
-    app_id_bytes = _check_app_id(app_id)
-    return _decrypt_ciphertext(_decode_ciphertext(encrypt), key, app_id_bytes)
 
 
 def decrypt_with_keys(*, encrypt: str, keys: Sequence[bytes], app_id: str) -> tuple[bytes, bytes]:

@@ -29,6 +29,7 @@ from .exceptions import (
     MissingField,
     WeChatError,
 )
+from .vocabulary import MsgType
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -242,25 +243,15 @@ class IncomingMessage:
 
     @property
     def is_event(self) -> bool:
-        return self.msg_type == "event"
+        return self.msg_type == MsgType.EVENT
 
     @property
     def text(self) -> str:
         """Return what the follower said: Content of a text, Recognition of a voice message."""
-        if self.msg_type == "text":
+        if self.msg_type == MsgType.TEXT:
             return self.content
-        if self.msg_type == "voice":
+        if self.msg_type == MsgType.VOICE:
             return self.recognition
-        return ""
-
-    @property
-    def scene(self) -> str:
-        """Return the QR-code scene of a subscribe or SCAN event, else ""."""
-        if self.event == "subscribe":
-            key = self.event_key
-            return key[len("qrscene_") :] if key.startswith("qrscene_") else ""
-        if self.event == "scan":
-            return self.event_key
         return ""
 
     @property
@@ -276,16 +267,8 @@ class IncomingMessage:
         return _text(self.fields, "PicUrl")
 
     @property
-    def format(self) -> str:
-        return _text(self.fields, "Format")
-
-    @property
     def recognition(self) -> str:
         return _text(self.fields, "Recognition")
-
-    @property
-    def thumb_media_id(self) -> str:
-        return _text(self.fields, "ThumbMediaId")
 
     @property
     def location_x(self) -> str:
@@ -296,10 +279,6 @@ class IncomingMessage:
         return _text(self.fields, "Location_Y")
 
     @property
-    def scale(self) -> str:
-        return _text(self.fields, "Scale")
-
-    @property
     def label(self) -> str:
         return _text(self.fields, "Label")
 
@@ -308,16 +287,8 @@ class IncomingMessage:
         return _text(self.fields, "Title")
 
     @property
-    def description(self) -> str:
-        return _text(self.fields, "Description")
-
-    @property
     def url(self) -> str:
         return _text(self.fields, "Url")
-
-    @property
-    def ticket(self) -> str:
-        return _text(self.fields, "Ticket")
 
     @property
     def latitude(self) -> str:
@@ -326,30 +297,6 @@ class IncomingMessage:
     @property
     def longitude(self) -> str:
         return _text(self.fields, "Longitude")
-
-    @property
-    def precision(self) -> str:
-        return _text(self.fields, "Precision")
-
-    @property
-    def menu_id(self) -> str:
-        return _text(self.fields, "MenuId")
-
-    @property
-    def status(self) -> str:
-        return _text(self.fields, "Status")
-
-    @property
-    def app_id(self) -> str:
-        return _text(self.fields, "AppId")
-
-    @property
-    def page_path(self) -> str:
-        return _text(self.fields, "PagePath")
-
-    @property
-    def thumb_url(self) -> str:
-        return _text(self.fields, "ThumbUrl")
 
 
 def _rebuild_message(*args: Any) -> IncomingMessage:
@@ -364,7 +311,7 @@ def _message_from_dict(fields: dict[str, Any]) -> IncomingMessage:
     if not (create_time.isascii() and create_time.isdigit() and len(create_time) <= 12):
         raise InvalidField("The XML field CreateTime must be a plain integer.")
     msg_type = _required(fields, "MsgType").lower()
-    event = _text(fields, "Event").strip().lower() if msg_type == "event" else ""
+    event = _text(fields, "Event").strip().lower() if msg_type == MsgType.EVENT else ""
     # Template and mass-send job events spell it MsgID.
     msg_id = _text(fields, "MsgId") or _text(fields, "MsgID")
     return IncomingMessage(

@@ -14,16 +14,20 @@ storage.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lxml import etree
 
+from .vocabulary import (
+    MAX_NEWS_ARTICLES,
+    MAX_TEXT_REPLY_BYTES,
+    NOT_XML_CHAR,
+    SINGLE_ARTICLE_TYPES,
+)
+
 __all__ = [
-    "MAX_NEWS_ARTICLES",
-    "SINGLE_ARTICLE_TYPES",
     "Article",
     "ImageReply",
     "MusicReply",
@@ -33,6 +37,10 @@ __all__ = [
     "TransferCustomerServiceReply",
     "VideoReply",
     "VoiceReply",
+    "ARTICLE_FIELDS",
+    "ReplyProblem",
+    "check_article",
+    "check_reply",
     "max_news_articles",
     "render_encrypted_reply",
     "render_reply",
@@ -41,14 +49,7 @@ __all__ = [
     "summarize_reply",
 ]
 
-MAX_NEWS_ARTICLES = 8
-# Answering one of these messages, WeChat shows a single article.
-SINGLE_ARTICLE_TYPES = frozenset(
-    {"text", "image", "voice", "video", "shortvideo", "link", "location"}
-)
 SUMMARY_LENGTH = 60
-
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,119 @@ _REPLY_CLASSES: dict[str, type[Any]] = {
 }
 
 
+ARTICLE_FIELDS = tuple(spec.name for spec in dataclasses.fields(Article))
+_HTTP = ("http://", "https://")
+
+
+@dataclass(frozen=True)
+class ReplyProblem:
+    """One reason WeChat would refuse or mangle a reply: which field, a stable code, the facts.
+
+    ``message`` is plain English for logs and commands; the admin words it from ``code`` and
+    ``params`` in the operator's language.
+    """
+
+    field: str
+    code: str
+    message: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+def check_article(article: Article, *, number: int) -> list[ReplyProblem]:
+    """Return what is wrong with news article ``number`` (1-based): WeChat needs a title and an
+    http(s) link, and shows no picture from another scheme."""
+    problems = []
+    if not article.title.strip() or not article.url.strip():
+        problems.append(
+            ReplyProblem(
+                "articles",
+                "article",
+                f"Article {number} needs at least a title and a URL.",
+                (("n", number),),
+            )
+        )
+    for link in (article.url, article.pic_url):
+        if link and not link.startswith(_HTTP):
+            problems.append(
+                ReplyProblem(
+                    "articles",
+                    "article_url",
+                    f"Article {number}: {link!r} is not an http(s) URL.",
+                    (("n", number), ("link", link)),
+                )
+            )
+    return problems
+
+
+def _required(field_name: str) -> ReplyProblem:
+    return ReplyProblem(field_name, "required", f"A reply of this type needs {field_name}.")
+
+
+def check_reply(reply: Reply) -> list[ReplyProblem]:
+    """Return every way ``reply`` breaks WeChat's rules; an empty list means it can be sent.
+
+    The one validator of a reply: the admin form, the JSON import and the console import all
+    call it, so a reply one of them accepts the others accept too.
+    """
+    problems: list[ReplyProblem] = []
+    if isinstance(reply, TextReply):
+        size = len(reply.content.encode("utf-8"))
+        if not reply.content.strip():
+            problems.append(_required("content"))
+        elif size > MAX_TEXT_REPLY_BYTES:
+            problems.append(
+                ReplyProblem(
+                    "content",
+                    "too_long",
+                    f"WeChat allows {MAX_TEXT_REPLY_BYTES} bytes of text (this is {size}).",
+                    (("max", MAX_TEXT_REPLY_BYTES), ("n", size)),
+                )
+            )
+    elif isinstance(reply, (ImageReply, VoiceReply, VideoReply)):
+        if not reply.media_id.strip():
+            problems.append(_required("media_id"))
+    elif isinstance(reply, MusicReply):
+        if not reply.thumb_media_id.strip():
+            problems.append(_required("thumb_media_id"))
+        if not (reply.music_url or reply.hq_music_url):
+            problems.append(_required("music_url"))
+        for name in ("music_url", "hq_music_url"):
+            link = getattr(reply, name)
+            if link and not link.startswith(_HTTP):
+                problems.append(
+                    ReplyProblem(name, "url", f"{link!r} is not an http(s) URL.", (("link", link),))
+                )
+    elif isinstance(reply, NewsReply):
+        count = len(reply.articles)
+        if not count:
+            problems.append(_required("articles"))
+        elif count > MAX_NEWS_ARTICLES:
+            problems.append(
+                ReplyProblem(
+                    "articles",
+                    "too_many",
+                    f"WeChat sends at most {MAX_NEWS_ARTICLES} articles (this has {count}).",
+                    (("max", MAX_NEWS_ARTICLES), ("n", count)),
+                )
+            )
+        for number, article in enumerate(reply.articles, start=1):
+            problems.extend(check_article(article, number=number))
+    elif not isinstance(reply, TransferCustomerServiceReply):
+        raise TypeError(f"{type(reply).__name__} is not a WeChat reply.")
+    return problems
+
+
 def max_news_articles(in_reply_to: str) -> int:
     """Return how many articles WeChat shows in a news reply to a ``in_reply_to`` message."""
     return 1 if in_reply_to.lower() in SINGLE_ARTICLE_TYPES else MAX_NEWS_ARTICLES
 
 
 def _xml_safe(value: str) -> str:
-    value = _NOT_XML_CHAR.sub("", value)
+    value = NOT_XML_CHAR.sub("", value)
     if "\r" in value:
         # Any XML parser reads CDATA line ends as "\n"; do it here so CDATA and the escaped
         # fallback below give the same result.
@@ -296,12 +403,9 @@ def _build(cls: type[Any], data: Any, where: str) -> Any:
             continue
         value = data[name]
         if name == "articles":
-            if not isinstance(value, (list, tuple)) or not value:
-                raise ValueError(f"{where} needs a non-empty list of articles.")
-            if len(value) > MAX_NEWS_ARTICLES:
-                raise ValueError(
-                    f"{where} has {len(value)} articles; WeChat allows {MAX_NEWS_ARTICLES}."
-                )
+            # How many articles WeChat takes is check_reply's to say; this is only the shape.
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"{where} needs a list of articles.")
             value = tuple(
                 _build(Article, item, f"Article {number}")
                 for number, item in enumerate(value, start=1)
@@ -316,7 +420,8 @@ def reply_from_dict(data: Mapping[str, Any]) -> Reply:
     """Return the reply described by ``data``, the inverse of ``reply_to_dict``.
 
     Raise ``ValueError`` with a message naming the problem on an unknown type, a missing or
-    unexpected field, a value that is not a string, or a news reply with no or too many articles.
+    unexpected field, or a value that is not a string. Whether WeChat would accept the reply
+    (lengths, counts, required values) is ``check_reply``'s job.
     """
     if not isinstance(data, Mapping):
         raise ValueError("A reply must be a mapping with a 'type' key.")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .crypto import decrypt_with_keys, encrypt_message
 from .exceptions import InvalidParameter, MissingField, MissingParameter, NotConfigured
-from .messages import IncomingMessage, _decode_and_parse, _message_from_dict
+from .messages import IncomingMessage, _decode_and_parse, _message_from_dict, parse_message
 from .replies import render_encrypted_reply
 from .signature import (
     check_msg_signature,
@@ -185,12 +185,11 @@ def _open_encrypted(
     xml, key = decrypt_with_keys(
         encrypt=encrypt, keys=credentials.aes_keys, app_id=credentials.app_id
     )
-    _, fields = _decode_and_parse(xml)
     return OpenedRequest(
         mode="compat" if "MsgType" in outer else "aes",
         raw_text=text,
         xml=xml,
-        message=_message_from_dict(fields),
+        message=parse_message(xml),
         aes_key=key,
         timestamp=checked_time,
         nonce=nonce,

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from replies.rules_io import dump_document, export_document
+from replies.rules.transfer import dump_document, export_document
 
 
 class Command(BaseCommand):

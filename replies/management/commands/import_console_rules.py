@@ -7,13 +7,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from replies.console_import import (
+from replies.management.commands.import_rules import read_input, refusal, report_plan
+from replies.rules.console_import import (
     ConsoleImportError,
     convert_console_rules,
     fetch_autoreply_info,
 )
-from replies.management.commands.import_rules import read_input, refusal, report_plan
-from replies.rules_io import UNCHANGED, RulesFileError, apply_rules
+from replies.rules.transfer import UNCHANGED, RulesFileError, apply_rules
 
 
 class Command(BaseCommand):

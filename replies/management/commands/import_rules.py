@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from replies.rules_io import ImportPlan, RulesFileError, apply_rules, load_document
+from replies.rules.transfer import ImportPlan, RulesFileError, apply_rules, load_document
 
 
 class Command(BaseCommand):

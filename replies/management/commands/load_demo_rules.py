@@ -1,4 +1,4 @@
-"""`manage.py load_demo_rules`: load a small first-run rule set (replies/demo_rules.json)."""
+"""`manage.py load_demo_rules`: load a small first-run rule set (replies/rules/demo_rules.json)."""
 
 from pathlib import Path
 from typing import Any
@@ -6,9 +6,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from replies.management.commands.import_rules import refusal, report_plan
-from replies.rules_io import RulesFileError, apply_rules, load_document
+from replies.rules.transfer import RulesFileError, apply_rules, load_document
 
-DEMO_RULES = Path(__file__).resolve().parents[2] / "demo_rules.json"
+DEMO_RULES = Path(__file__).resolve().parents[2] / "rules" / "demo_rules.json"
 
 
 class Command(BaseCommand):

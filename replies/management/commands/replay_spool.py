@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from replies.spool import replay_spool, spool_dir
+from replies.endpoint.spool import replay_spool, spool_dir
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 """HTTP views: the WeChat endpoint and the health check. Orchestration only.
 
 The protocol steps live in replies.protocol (verify, decrypt, parse, seal), the database steps
-in replies.handling; a view reads the request, calls them in order and turns our typed errors
-into a short 4xx with a log line (and, for what looks like an attack, a security event).
+in replies.endpoint.handling; a view reads the request, calls them in order and turns our typed
+errors into a short 4xx with a log line (and, for what looks like an attack, a security event).
 """
 
 import logging
@@ -14,8 +14,9 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from replies.config import get_credentials, get_limits
-from replies.handling import handle_message
+from replies.endpoint.config import get_credentials, get_limits
+from replies.endpoint.handling import handle_message
+from replies.endpoint.security_log import record_security_event
 from replies.protocol import (
     NO_REPLY,
     BodyTooLarge,
@@ -24,7 +25,6 @@ from replies.protocol import (
     seal_reply,
     verify_url,
 )
-from replies.security import record_security_event
 
 logger = logging.getLogger("replies.endpoint")
 

@@ -1,19 +1,17 @@
-"""Choose the reply to an incoming message from the operators' rules.
+"""The rule set as every worker sees it: the version counter and this worker's compiled index.
 
-This is the one seam between the endpoint and the reply rules: handling calls `choose_reply()`
-for every message. The rules are compiled into a `RuleIndex` (replies.rule_index) held in each
-worker's memory. A counter (RulesetVersion), bumped in the same transaction as any edit, tells
-every worker — on any host — that its index is out of date; it is read once per message (from
-the shared cache when CACHE_URL is set, else from the database); the first request to see it moved
-rebuilds the index and swaps it in whole, so no request ever sees half an index.
+The rules are compiled into a `RuleIndex` (replies.rules.index) held in each worker's memory.
+A counter (RulesetVersion), bumped in the same transaction as any edit, tells every worker (on
+any host) that its index is out of date; it is read once per message (from the shared cache
+when CACHE_URL is set, else from the database); the first request to see it moved rebuilds the
+index and swaps it in whole, so no request ever sees half an index. Choosing a reply from the
+index is replies.rules.choice's job.
 """
 
 import logging
-import random
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,7 +19,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from replies.deadline import database_deadline
+from replies.endpoint.deadline import database_deadline
 from replies.models import (
     REPLY_COLUMNS,
     ReplyRule,
@@ -30,11 +28,11 @@ from replies.models import (
     Trigger,
     reply_from_columns,
 )
-from replies.protocol import IncomingMessage, Reply
-from replies.rule_index import Query, RuleIndex, RuleSpec, Schedule
-from replies.rule_index import Trigger as TriggerSpec
+from replies.protocol import Reply
+from replies.rules.index import RuleIndex, RuleSpec, Schedule
+from replies.rules.index import Trigger as TriggerSpec
 
-logger = logging.getLogger("replies.matching")
+logger = logging.getLogger("replies.rules")
 
 VERSION_CACHE_KEY = "replies:ruleset-version"
 
@@ -45,13 +43,6 @@ class RulePayload:
 
     replies: tuple[Reply, ...]
     reply_mode: str
-
-
-@dataclass(frozen=True)
-class ReplyChoice:
-    reply: Reply
-    rule_id: int | None = None
-    rule_name: str = ""
 
 
 # --- the version every worker can see ---------------------------------------------------------
@@ -222,46 +213,3 @@ def get_rule_index(*, deadline_at: float | None = None) -> RuleIndex:
 def forget_rule_index() -> None:
     """Drop this worker's index so the next message rebuilds it (tests use this)."""
     _holder.forget()
-
-
-# --- the seam ---------------------------------------------------------------------------------
-
-
-# Speech recognition ends its sentences ("价格。"); a follower saying a keyword should match it.
-_SPOKEN_PUNCTUATION = "。！？，、.!?, "
-
-
-def query_for(message: IncomingMessage) -> Query:
-    """Return what the index matches on for `message`."""
-    text = message.text
-    if message.msg_type == "voice":
-        text = text.rstrip(_SPOKEN_PUNCTUATION)
-    return Query(
-        msg_type=message.msg_type,
-        event=message.event,
-        event_key=message.event_key,
-        text=text,
-    )
-
-
-def pick_reply(payload: RulePayload) -> Reply | None:
-    """Return the reply a rule sends: the first, or one at random, per the rule's choice."""
-    if not payload.replies:
-        return None
-    if payload.reply_mode == ReplyRule.ReplyMode.FIRST:
-        return payload.replies[0]
-    return random.choice(payload.replies)
-
-
-def choose_reply(
-    message: IncomingMessage, *, now: datetime, deadline_at: float | None = None
-) -> ReplyChoice | None:
-    """Return the reply to send to `message`, or None to answer `success` (no reply)."""
-    index = get_rule_index(deadline_at=deadline_at)
-    match = index.find(query_for(message), now=timezone.localtime(now))
-    if match is None:
-        return None
-    reply = pick_reply(match.rule.payload)
-    if reply is None:
-        return None
-    return ReplyChoice(reply=reply, rule_id=match.rule.id, rule_name=match.rule.name)

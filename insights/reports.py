@@ -42,11 +42,12 @@ from django.db.models.functions import Lower, Trim, TruncDate, TruncHour
 from django.utils import timezone
 
 from replies.models import Message, ReplyRule, Trigger
-from replies.rule_index import normalize_text
+from replies.protocol import Event, MsgType
+from replies.rules.index import normalize_text
 
-EVENT = "event"
-SUBSCRIBE = "subscribe"
-UNSUBSCRIBE = "unsubscribe"
+EVENT = MsgType.EVENT.value
+SUBSCRIBE = Event.SUBSCRIBE.value
+UNSUBSCRIBE = Event.UNSUBSCRIBE.value
 HOURS = tuple(range(24))
 # Unanswered queries: how many grouped texts one IN (...) may carry; SQLite's
 # default limit on host parameters is 999 in old builds.
@@ -222,7 +223,7 @@ def unanswered_messages(*, since: datetime, until: datetime) -> QuerySet:
     """
     default_rules = Trigger.objects.filter(kind=Trigger.Kind.DEFAULT).values("rule_id")
     return _in_period(since=since, until=until).filter(
-        Q(rule__isnull=True) | Q(rule_id__in=default_rules), msg_type="text"
+        Q(rule__isnull=True) | Q(rule_id__in=default_rules), msg_type=MsgType.TEXT
     )
 
 

@@ -58,7 +58,7 @@ _throttle = _Throttle(MAX_EVENTS_PER_MINUTE)
 
 
 def is_security_relevant(error: WeChatError) -> bool:
-    from replies.handling import ReplayedRequest
+    from replies.endpoint.handling import ReplayedRequest
 
     return isinstance(error, RECORDED + (ReplayedRequest,))
 

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from replies.deadline import database_deadline
-from replies.matching import choose_reply
+from replies.endpoint.deadline import database_deadline
+from replies.endpoint.spool import drain_spool_soon, spool_message, spooled_reply
 from replies.models import Message
 from replies.protocol import (
     NO_REPLY,
@@ -28,7 +28,7 @@ from replies.protocol import (
     render_reply,
     summarize_reply,
 )
-from replies.spool import drain_spool_soon, spool_message, spooled_reply
+from replies.rules.choice import choose_reply
 
 logger = logging.getLogger("replies.endpoint")
 

@@ -7,7 +7,7 @@ the admin saves the rule and shows these next to it.
 
 from django.utils.translation import gettext as _
 
-from replies.rule_index import (
+from replies.rules.index import (
     CLICK,
     CONTAINS,
     DEFAULT,

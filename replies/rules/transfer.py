@@ -5,7 +5,7 @@ object per rule with its schedule, triggers and replies, in the order the rules 
 (the order that breaks ties between otherwise equal rules, so a copy behaves the same). Import
 identifies rules by name: it creates new ones, updates changed ones and leaves equal ones alone,
 so importing a file twice changes nothing the second time. Every rule is validated with the
-admin's own forms (replies.forms) before anything is written, and everything is written in one
+admin's own forms (replies.rules.forms) before anything is written, and everything is written in one
 transaction: an invalid file is refused whole, with a message naming the rule and the field.
 The console import and the demo rules go through the same code.
 """
@@ -25,15 +25,15 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from replies.forms import (
+from replies.models import REPLY_COLUMNS, ReplyRule, RuleReply, Trigger
+from replies.rules.forms import (
     ReplyRuleForm,
     RuleReplyForm,
     RuleReplyFormSet,
     TriggerForm,
     TriggerFormSet,
 )
-from replies.matching import bump_ruleset_version
-from replies.models import REPLY_COLUMNS, ReplyRule, RuleReply, Trigger
+from replies.rules.ruleset import bump_ruleset_version
 
 __all__ = [
     "CREATED",
@@ -187,7 +187,7 @@ class ArticleListField(forms.JSONField):
     """News articles as the document holds them: a list of {title, description, pic_url, url}.
 
     It replaces the admin's one-line-per-article text field, whose `|` separators a title may
-    contain; the checks are the same: a title and an http(s) URL for each article.
+    contain. Only the shape is checked here; the form's check_reply judges the articles.
     """
 
     def to_python(self, value: Any) -> list[dict[str, str]]:
@@ -208,15 +208,6 @@ class ArticleListField(forms.JSONField):
         article = {key: item.get(key) or "" for key in ARTICLE_FIELDS}
         if not all(isinstance(value, str) for value in article.values()):
             raise ValidationError(f"Article {number}: values must be text.", code="article")
-        if not article["title"] or not article["url"]:
-            raise ValidationError(
-                f"Article {number} needs at least a title and a URL.", code="article"
-            )
-        for link in (article["url"], article["pic_url"]):
-            if link and not link.startswith(("http://", "https://")):
-                raise ValidationError(
-                    f"Article {number}: “{link}” is not an http(s) URL.", code="article_url"
-                )
         return article
 
     def prepare_value(self, value: Any) -> Any:

@@ -3,7 +3,7 @@
 Operators who enable a server URL lose the console's auto-reply (自动回复): WeChat stops using
 it. Its rules can still be read as JSON from the API `get_current_autoreply_info`; this module
 fetches that JSON (with the AppID and AppSecret) and converts it into a wxsite rules document
-that replies.rules_io imports like any other, so the same validation, idempotence and
+that replies.rules.transfer imports like any other, so the same validation, idempotence and
 all-or-nothing writing apply. What cannot be carried over exactly — "reply all", temporary
 media ids, video links — is reported as a note rather than silently changed.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from replies.rules_io import FORMAT, VERSION
+from replies.rules.transfer import FORMAT, VERSION
 
 __all__ = [
     "ACCESS_TOKEN_URL",

@@ -36,7 +36,7 @@ Which rule wins, in this order:
 A rule takes part once, with its best-placed matching trigger. A rule whose schedule is not active
 at the time of the message is passed over and the next one wins. Rules and triggers that cannot
 be indexed (a regex RE2 refuses, an unknown kind or mode, an empty keyword) are logged on the
-"replies.matching" logger and left out; building never fails because of one bad rule.
+"replies.rules" logger and left out; building never fails because of one bad rule.
 """
 
 import logging
@@ -49,13 +49,16 @@ from typing import Any
 import ahocorasick
 import re2
 
-logger = logging.getLogger("replies.matching")
+from replies.protocol.vocabulary import MENU_EVENTS, Event, MsgType, qr_scene
 
-# Trigger kinds.
+logger = logging.getLogger("replies.rules")
+
+# Trigger kinds, declared here once (the Trigger model's choices name these values). A follow and
+# a QR scan trigger carry WeChat's event names; a menu-click trigger answers every MENU_EVENTS.
 KEYWORD = "keyword"
-SUBSCRIBE = "subscribe"
-CLICK = "click"
-SCAN = "scan"
+SUBSCRIBE = Event.SUBSCRIBE.value
+CLICK = Event.CLICK.value
+SCAN = Event.SCAN.value
 MSG_TYPE = "msg_type"
 DEFAULT = "default"
 TRIGGER_KINDS = frozenset({KEYWORD, SUBSCRIBE, CLICK, SCAN, MSG_TYPE, DEFAULT})
@@ -76,21 +79,6 @@ STRENGTH_ANY_EVENT = 50  # SUBSCRIBE or SCAN with an empty value
 STRENGTH_REGEX = 40
 STRENGTH_MSG_TYPE = 30
 STRENGTH_DEFAULT = 0
-
-# Events that carry a custom menu's key in EventKey.
-MENU_EVENTS = frozenset(
-    {
-        "click",
-        "scancode_push",
-        "scancode_waitmsg",
-        "pic_sysphoto",
-        "pic_photo_or_album",
-        "pic_weixin",
-        "location_select",
-    }
-)
-
-SUBSCRIBE_SCENE_PREFIX = "qrscene_"
 
 # One RE2 set holds every regex; its DFA gets a larger budget than a single pattern because it
 # runs hundreds of them at once. Memory is only taken as the DFA actually grows.
@@ -318,10 +306,10 @@ def _classify(trigger: Trigger) -> tuple[str, Any, int, int]:
             return "scan_key", value, STRENGTH_EVENT_KEY, 0
         return "scan_any", None, STRENGTH_ANY_EVENT, 0
     if kind == CLICK:
-        return "click", value, STRENGTH_EVENT_KEY, 0
+        return CLICK, value, STRENGTH_EVENT_KEY, 0
     if kind == MSG_TYPE:
         msg_type = value.strip().lower()
-        if not msg_type or msg_type == "event":
+        if not msg_type or msg_type == MsgType.EVENT:
             raise _Skip(f"message type {value!r} cannot be matched (events have their own kinds)")
         return "msg_type", msg_type, STRENGTH_MSG_TYPE, 0
     if kind == DEFAULT:
@@ -454,7 +442,7 @@ class RuleIndex:
         init(index, "_subscribe_scene", lookup("subscribe_scene"))
         init(index, "_scan_any", anywhere("scan_any"))
         init(index, "_scan_key", lookup("scan_key"))
-        init(index, "_click", lookup("click"))
+        init(index, "_click", lookup(CLICK))
         init(index, "_msg_type", lookup("msg_type"))
         init(index, "_defaults", anywhere(DEFAULT))
         init(index, "_rule_count", rule_count)
@@ -496,14 +484,6 @@ class RuleIndex:
                     break
         return None if best is None else self._match(rank=best)
 
-    def candidates(self, query: Query, *, now: datetime) -> list[RuleMatch]:
-        """Return every rule that answers `query` at `now`, the winner first.
-
-        Each rule appears once, with its best-placed trigger; the first item is what `find()`
-        returns. Meant for the admin's rule tester, not for the request path.
-        """
-        return [match for match, active in self.explain(query, now=now) if active]
-
     def explain(self, query: Query, *, now: datetime) -> list[tuple[RuleMatch, bool]]:
         """Return every matching rule in winning order, with whether it is scheduled at `now`.
 
@@ -543,14 +523,15 @@ class RuleIndex:
                 for _, found in self._contains.iter(text):
                     hits.extend(found)
         msg_type = query.msg_type.lower()
-        if msg_type == "event":
+        if msg_type == MsgType.EVENT:
             event = query.event.lower()
             key = query.event_key
-            if event == SUBSCRIBE:
+            if event == Event.SUBSCRIBE:
                 hits.extend(self._subscribe_any)
-                if key.startswith(SUBSCRIBE_SCENE_PREFIX):
-                    hits.extend(self._subscribe_scene.get(key[len(SUBSCRIBE_SCENE_PREFIX) :], ()))
-            elif event == SCAN:
+                scene = qr_scene(event, key)
+                if scene:
+                    hits.extend(self._subscribe_scene.get(scene, ()))
+            elif event == Event.SCAN:
                 hits.extend(self._scan_any)
                 hits.extend(self._scan_key.get(key, ()))
             elif event in MENU_EVENTS:

@@ -10,25 +10,22 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
-from replies.models import REPLY_COLUMNS, ReplyRule, RuleReply, Trigger
-from replies.rule_index import InvalidPattern, compile_pattern, normalize_text
-
-# WeChat console: a keyword is at most 30 characters.
-MAX_KEYWORD_LENGTH = 30
-# WeChat truncates a text message over 2048 bytes (UTF-8): a Chinese character is 3 bytes.
-MAX_TEXT_BYTES = 2048
-MAX_REGEX_LENGTH = 255
-MAX_NEWS_ARTICLES = 8
-MESSAGE_TYPES = (
-    "text",
-    "image",
-    "voice",
-    "video",
-    "shortvideo",
-    "location",
-    "link",
-    "miniprogrampage",
+from replies.models import (
+    REPLY_COLUMNS,
+    EventType,
+    MessageType,
+    ReplyRule,
+    RuleReply,
+    Trigger,
+    reply_from_columns,
 )
+from replies.protocol import check_reply
+from replies.protocol.vocabulary import MAX_KEYWORD_CHARS
+from replies.rules.index import InvalidPattern, compile_pattern, normalize_text
+
+MAX_REGEX_LENGTH = 255
+# What a "message of a type" trigger can name: every message type but events.
+MESSAGE_TYPES = tuple(kind for kind in MessageType.values if kind != MessageType.EVENT)
 
 
 class ReplyRuleForm(forms.ModelForm):
@@ -116,12 +113,12 @@ class TriggerForm(forms.ModelForm):
                     )
         elif not normalize_text(value):
             self.add_error("value", ValidationError(_("Enter a keyword."), code="required"))
-        elif len(value) > MAX_KEYWORD_LENGTH:
+        elif len(value) > MAX_KEYWORD_CHARS:
             self.add_error(
                 "value",
                 ValidationError(
                     _("WeChat keywords are at most %(max)d characters (this one has %(n)d).")
-                    % {"max": MAX_KEYWORD_LENGTH, "n": len(value)},
+                    % {"max": MAX_KEYWORD_CHARS, "n": len(value)},
                     code="too_long",
                 ),
             )
@@ -145,7 +142,7 @@ class ArticlesField(forms.CharField):
 
     def to_python(self, value):
         articles = []
-        for number, line in enumerate((value or "").splitlines(), start=1):
+        for line in (value or "").splitlines():
             if not line.strip():
                 continue
             parts = [part.strip() for part in line.split("|")] + ["", "", ""]
@@ -155,18 +152,6 @@ class ArticlesField(forms.CharField):
                 parts[2],
                 "|".join(parts[3:]).strip(" |"),
             )
-            if not title or not url:
-                raise ValidationError(
-                    _("Line %(n)d: an article needs at least a title and a URL.") % {"n": number},
-                    code="article",
-                )
-            for link in (url, pic_url):
-                if link and not link.startswith(("http://", "https://")):
-                    raise ValidationError(
-                        _("Line %(n)d: “%(link)s” is not an http(s) URL.")
-                        % {"n": number, "link": link},
-                        code="article_url",
-                    )
             articles.append(
                 {"title": title, "url": url, "pic_url": pic_url, "description": description}
             )
@@ -195,52 +180,28 @@ class RuleReplyForm(forms.ModelForm):
         fields = ["position", *REPLY_COLUMNS]
         widgets = {"content": forms.Textarea(attrs={"rows": 3, "cols": 60})}
 
-    REQUIRED = {
-        RuleReply.Type.TEXT: ("content",),
-        RuleReply.Type.IMAGE: ("media_id",),
-        RuleReply.Type.VOICE: ("media_id",),
-        RuleReply.Type.VIDEO: ("media_id",),
-        RuleReply.Type.MUSIC: ("thumb_media_id",),
-        RuleReply.Type.NEWS: ("articles",),
-        RuleReply.Type.TRANSFER: (),
+    # How the admin words each problem check_reply can find (its English is for logs).
+    PROBLEM_MESSAGES = {
+        "required": _("A reply of this type needs this field."),
+        "too_long": _(
+            "WeChat allows %(max)d bytes of text (this is %(n)d; a Chinese character is 3)."
+        ),
+        "too_many": _("WeChat sends at most %(max)d articles (this has %(n)d)."),
+        "article": _("Article %(n)d needs at least a title and a URL."),
+        "article_url": _("Article %(n)d: “%(link)s” is not an http(s) URL."),
+        "url": _("“%(link)s” is not an http(s) URL."),
     }
 
     def clean(self):
         cleaned = super().clean()
-        reply_type = cleaned.get("reply_type")
-        for name in self.REQUIRED.get(reply_type, ()):
-            if not cleaned.get(name) and name not in self.errors:
-                self.add_error(
-                    name,
-                    ValidationError(_("A reply of this type needs this field."), code="required"),
-                )
-        content = cleaned.get("content") or ""
-        if reply_type == RuleReply.Type.TEXT and len(content.encode()) > MAX_TEXT_BYTES:
-            self.add_error(
-                "content",
-                ValidationError(
-                    _(
-                        "WeChat allows %(max)d bytes of text "
-                        "(this is %(n)d; a Chinese character is 3)."
-                    )
-                    % {"max": MAX_TEXT_BYTES, "n": len(content.encode())},
-                    code="too_long",
-                ),
-            )
-        if reply_type == RuleReply.Type.MUSIC and not (
-            cleaned.get("music_url") or cleaned.get("hq_music_url")
-        ):
-            self.add_error("music_url", ValidationError(_("Enter the music URL."), code="required"))
-        articles = cleaned.get("articles") or []
-        if reply_type == RuleReply.Type.NEWS and len(articles) > MAX_NEWS_ARTICLES:
-            self.add_error(
-                "articles",
-                ValidationError(
-                    _("WeChat sends at most %(max)d articles (this has %(n)d).")
-                    % {"max": MAX_NEWS_ARTICLES, "n": len(articles)},
-                    code="too_many",
-                ),
-            )
+        if self.errors or not cleaned.get("reply_type"):
+            return cleaned
+        columns = {name: cleaned.get(name) or "" for name in REPLY_COLUMNS}
+        columns["articles"] = cleaned.get("articles") or []
+        for problem in check_reply(reply_from_columns(columns)):
+            message = self.PROBLEM_MESSAGES.get(problem.code)
+            text = message % problem.values if message else problem.message
+            self.add_error(problem.field, ValidationError(text, code=problem.code))
         return cleaned
 
 
@@ -271,31 +232,23 @@ class RuleReplyFormSet(AtLeastOneFormSet):
 
 
 class RuleTesterForm(forms.Form):
-    """What the rule tester sends through the rules: a message, or an event with its key."""
+    """What the rule tester sends through the rules: any message type, or any event with its key.
 
-    KINDS = [
-        ("text", _("text message")),
-        ("voice", _("voice message (with speech recognition)")),
-        ("image", _("image message")),
-        ("video", _("video message")),
-        ("location", _("location message")),
-        ("link", _("link message")),
-        ("event", _("event")),
-    ]
-    EVENTS = [
-        ("subscribe", _("follow (subscribe)")),
-        ("scan", _("QR code scan (SCAN)")),
-        ("click", _("menu click (CLICK)")),
-        ("scancode_waitmsg", _("menu scan, wait for reply (scancode_waitmsg)")),
-        ("unsubscribe", _("unfollow (unsubscribe)")),
-        ("location", _("location report (LOCATION)")),
-    ]
-    msg_type = forms.ChoiceField(label=_("message"), choices=KINDS, initial="text")
+    The choices are the message log's (replies.models), so every type and event the endpoint
+    stores can be tried; the tester builds the message exactly as WeChat would send it.
+    """
+
+    KINDS = MessageType.choices
+    EVENTS = EventType.choices
+    msg_type = forms.ChoiceField(label=_("message"), choices=KINDS, initial=MessageType.TEXT)
     text = forms.CharField(
         label=_("text"),
         required=False,
         max_length=2000,
-        help_text=_("What the follower types (or says, for voice)."),
+        help_text=_(
+            "What the follower types, or says for voice (as speech recognition writes it, "
+            "punctuation included); the place of a location, the title of a link."
+        ),
     )
     event = forms.ChoiceField(label=_("event"), choices=EVENTS, required=False)
     event_key = forms.CharField(

@@ -1,11 +1,10 @@
-"""Insights in the admin: unanswered queries, rule performance, traffic, one follower's thread.
+"""The insight pages in the admin: unanswered queries, rule performance, traffic.
 
-Importing this module registers the pages on the default admin site: their URLs go in front of
-the site's own (the site's `get_urls` is wrapped), and an "Insights" entry joins the app's model
-list on the admin index and in the sidebar. Every page needs a staff login (`admin_view`) and the
-view permission on messages; turning an unanswered query into a draft rule is a POST that needs
-the add permission on rules. The numbers come from `replies.insights`, the charts from
-`replies.charts`.
+They hang from the `Report` proxy model: `ReportAdmin.get_urls` adds the pages (the overview
+takes the changelist's place), so the app index lists them under "Insights" and nothing patches
+the admin site. Every page needs a staff login and the view permission on messages; turning an
+unanswered query into a draft rule is a POST that needs the add permission on rules. The numbers
+come from `insights.reports`, the charts from `insights.charts`.
 """
 
 from datetime import date, timedelta
@@ -15,57 +14,31 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
-from django.shortcuts import get_object_or_404
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from replies import insights
-from replies.charts import bar_chart, line_chart
-from replies.forms import TriggerForm
-from replies.models import Message, ReplyRule, RuleReply, Trigger
-from replies.protocol import WeChatError, parse_xml
+from insights import reports as insights
+from insights.charts import bar_chart, line_chart
+from insights.models import Report
+from replies.models import ReplyRule, RuleReply, Trigger
+from replies.models import kind_label as models_kind_label
+from replies.rules.forms import TriggerForm
 
 VIEW_PERMISSION = "replies.view_message"
 ADD_RULE_PERMISSION = "replies.add_replyrule"
 IDLE_DAYS = 30
 MAX_RANGE_DAYS = 366
-CONVERSATION_PAGE = 200
 TOP_RULES = 15
 MAX_DRAFT_KEYWORDS = 10
 
-# Labels of the series: message types, and events as "event:<name>".
-KIND_LABELS = {
-    "text": _("text"),
-    "image": _("image"),
-    "voice": _("voice"),
-    "video": _("video"),
-    "shortvideo": _("short video"),
-    "location": _("location"),
-    "link": _("link"),
-    "miniprogrampage": _("mini program card"),
-    "event:subscribe": _("follow"),
-    "event:unsubscribe": _("unfollow"),
-    "event:scan": _("QR code scan"),
-    "event:click": _("menu click"),
-    "event:view": _("menu link"),
-    "event:location": _("location report"),
-}
-
-
 def kind_label(kind: str) -> str:
     """Return the label of a traffic series, e.g. "event:click" -> "menu click"."""
-    if kind in KIND_LABELS:
-        return str(KIND_LABELS[kind])
-    if kind.startswith("event:"):
-        return gettext("event %(name)s") % {"name": kind.removeprefix("event:")}
-    return kind
+    msg_type, _sep, event = kind.partition(":")
+    return models_kind_label(msg_type, event)
 
 
 # --- the period ------------------------------------------------------------------------------
@@ -141,63 +114,45 @@ def _percent(part: int, whole: int) -> str:
     return f"{part * 100 / whole:.1f}%" if whole else "—"
 
 
-def _http_url(url: str) -> str:
-    """Return `url` when it is an http(s) link, else "" (no javascript: from a follower)."""
-    return url if url.lower().startswith(("http://", "https://")) else ""
-
-
 # --- the views -------------------------------------------------------------------------------
 
 
-class InsightsAdmin:
-    """The insight pages of one admin site."""
-
-    def __init__(self, admin_site: admin.AdminSite):
-        self.admin_site = admin_site
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    """The insight pages: read-only views of the message log, for whoever may read the log."""
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("replies/insights/", view(self.index_view), name="replies_insights"),
+            # The overview stands where the changelist would, so the app index links to it.
+            path("", view(self.index_view), name="insights_report_changelist"),
+            path("unanswered/", view(self.unanswered_view), name="insights_unanswered"),
             path(
-                "replies/insights/unanswered/",
-                view(self.unanswered_view),
-                name="replies_insights_unanswered",
-            ),
-            path(
-                "replies/insights/unanswered/make-rule/",
+                "unanswered/make-rule/",
                 view(self.make_rule_view),
-                name="replies_insights_make_rule",
+                name="insights_make_rule",
             ),
-            path("replies/insights/rules/", view(self.rules_view), name="replies_insights_rules"),
-            path(
-                "replies/insights/traffic/",
-                view(self.traffic_view),
-                name="replies_insights_traffic",
-            ),
-            path(
-                "replies/insights/conversation/",
-                view(self.conversation_view),
-                name="replies_insights_conversation",
-            ),
+            path("rules/", view(self.rules_view), name="insights_rules"),
+            path("traffic/", view(self.traffic_view), name="insights_traffic"),
         ]
 
-    def app_list_entry(self, request) -> dict | None:
-        """Return the "Insights" row of the app's model list, for users who may see it."""
-        if not request.user.has_perm(VIEW_PERMISSION):
-            return None
-        return {
-            "model": None,
-            "name": gettext("Insights"),
-            "object_name": "Insights",
-            "perms": {"view": True},
-            "admin_url": reverse("admin:replies_insights", current_app=self.admin_site.name),
-            "add_url": None,
-            "view_only": True,
-        }
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(VIEW_PERMISSION)
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def _check(self, request):
-        if not request.user.has_perm(VIEW_PERMISSION):
+        if not self.has_view_permission(request):
             raise PermissionDenied
 
     def _context(self, request, *, title: str, page: str, form: PeriodForm | None = None):
@@ -205,7 +160,7 @@ class InsightsAdmin:
             **self.admin_site.each_context(request),
             "title": title,
             "page": page,
-            "opts": Message._meta,
+            "opts": Report._meta,
             "period_form": form,
             "period": form.period() if form else None,
             "period_query": form.query() if form else "",
@@ -241,7 +196,7 @@ class InsightsAdmin:
                 y_label=gettext("count"),
             ),
         }
-        return TemplateResponse(request, "admin/replies/insights/index.html", context)
+        return TemplateResponse(request, "admin/insights/index.html", context)
 
     # --- unanswered queries ------------------------------------------------------------
 
@@ -275,7 +230,7 @@ class InsightsAdmin:
             "unanswered_share": _percent(shares.default + shares.unanswered, shares.total),
             "can_add_rule": request.user.has_perm(ADD_RULE_PERMISSION),
         }
-        return TemplateResponse(request, "admin/replies/insights/unanswered.html", context)
+        return TemplateResponse(request, "admin/insights/unanswered.html", context)
 
     def make_rule_view(self, request):
         """Turn an unanswered query into a disabled draft rule, then open it for editing."""
@@ -287,7 +242,7 @@ class InsightsAdmin:
         period_form = PeriodForm(QueryDict(request.POST.get("period", "")))
         period_form.is_valid()
         period = period_form.period()
-        back = f"{reverse('admin:replies_insights_unanswered')}?{period_form.query()}"
+        back = f"{reverse('admin:insights_unanswered')}?{period_form.query()}"
         error = _keyword_error(keyword) if keyword else gettext("Enter a keyword.")
         if error:
             messages.error(
@@ -396,7 +351,7 @@ class InsightsAdmin:
                 horizontal=True,
             ),
         }
-        return TemplateResponse(request, "admin/replies/insights/rules.html", context)
+        return TemplateResponse(request, "admin/insights/rules.html", context)
 
     # --- traffic -----------------------------------------------------------------------
 
@@ -482,26 +437,7 @@ class InsightsAdmin:
                 y_label=gettext("milliseconds"),
             ),
         }
-        return TemplateResponse(request, "admin/replies/insights/traffic.html", context)
-
-    # --- a follower's conversation -----------------------------------------------------
-
-    def conversation_view(self, request):
-        self._check(request)
-        openid = request.GET.get("openid", "").strip()
-        context = self._context(request, title=gettext("Conversation"), page="conversation")
-        context["openid"] = openid
-        if openid:
-            thread = _conversation(openid, request.GET)
-            context.update(thread)
-            base = {"openid": openid}
-            if thread["older"]:
-                context["older_url"] = "?" + urlencode({**base, "before": thread["older"]})
-            if thread["newer"]:
-                context["newer_url"] = "?" + urlencode({**base, "after": thread["newer"]})
-            messages_url = reverse("admin:replies_message_changelist")
-            context["messages_url"] = f"{messages_url}?{urlencode({'q': openid})}"
-        return TemplateResponse(request, "admin/replies/insights/conversation.html", context)
+        return TemplateResponse(request, "admin/insights/traffic.html", context)
 
 
 # --- helpers of the views ------------------------------------------------------------------------
@@ -523,190 +459,3 @@ def _keyword_error(keyword: str) -> str | None:
     if form.is_valid():
         return None
     return " ".join(error for errors in form.errors.values() for error in errors)
-
-
-def _event_note(message: Message) -> str:
-    key = message.event_key
-    match message.event:
-        case "subscribe":
-            scene = key.removeprefix("qrscene_") if key.startswith("qrscene_") else ""
-            if scene:
-                return gettext("Followed, by scanning QR scene %(scene)s") % {"scene": scene}
-            return gettext("Followed")
-        case "unsubscribe":
-            return gettext("Unfollowed")
-        case "click":
-            return gettext("Menu click: %(key)s") % {"key": key}
-        case "view":
-            return gettext("Opened a menu link: %(url)s") % {"url": key}
-        case "scan":
-            return gettext("Scanned QR code %(key)s") % {"key": key}
-        case "location":
-            return gettext("Reported location %(lat)s, %(lon)s") % {
-                "lat": message.latitude,
-                "lon": message.longitude,
-            }
-    return gettext("Event %(event)s %(key)s") % {"event": message.event, "key": key}
-
-
-def _reply_text(message: Message) -> str:
-    """Return the whole text of a text reply (the summary is cut at 200 characters)."""
-    if message.reply_type == "text" and message.reply_xml:
-        try:
-            content = parse_xml(message.reply_xml.encode()).get("Content", "")
-        except WeChatError:
-            content = ""
-        if isinstance(content, str) and content:
-            return content
-    return message.reply_summary
-
-
-def _reply_kind(reply_type: str) -> str:
-    try:
-        return str(RuleReply.Type(reply_type).label)
-    except ValueError:
-        return reply_type
-
-
-def _bubble(message: Message) -> dict:
-    """Return what the conversation shows of one row: the follower's side and our reply."""
-    local = timezone.localtime(message.received_at)
-    item = {
-        "message": message,
-        "time": local,
-        "is_event": message.msg_type == insights.EVENT,
-        "kind": kind_label(insights.kind_of(message.msg_type, message.event)),
-        "text": "",
-        "link": "",
-        "reply": _reply_text(message) if message.reply_type else "",
-        "reply_kind": _reply_kind(message.reply_type),
-    }
-    match message.msg_type:
-        case insights.EVENT:
-            item["text"] = _event_note(message)
-        case "text":
-            item["text"] = message.content
-        case "voice":
-            item["text"] = message.recognition or gettext("(no speech recognition)")
-        case "image":
-            item["text"] = gettext("[image]")
-            item["link"] = _http_url(message.pic_url)
-        case "location":
-            item["text"] = f"{message.label} ({message.latitude}, {message.longitude})"
-        case "link":
-            item["text"] = message.title or message.url
-            item["link"] = _http_url(message.url)
-        case _:
-            item["text"] = f"[{item['kind']}]"
-    return item
-
-
-def _conversation(openid: str, params) -> dict:
-    """Return one page of `openid`'s thread, oldest first, and the cursors around it.
-
-    Pages are cut on (received_at, id) — keyset, not OFFSET — so a page costs one range scan of
-    the (openid, -received_at) index however long the thread is. `before` / `after` hold the id
-    of the row the page continues from; `message` centres the page on a row.
-    """
-    rows = Message.objects.filter(openid=openid).defer("raw_xml", "decrypted_xml")
-
-    def row_of(name):
-        try:
-            pk = int(params.get(name, ""))
-        except ValueError:
-            return None
-        return get_object_or_404(rows.only("pk", "received_at"), pk=pk)
-
-    def older(anchor, *, inclusive=False):
-        same_time = {"pk__lte" if inclusive else "pk__lt": anchor.pk}
-        earlier = Q(received_at__lt=anchor.received_at) | Q(
-            received_at=anchor.received_at, **same_time
-        )
-        return rows.filter(earlier).order_by("-received_at", "-pk")
-
-    def newer(anchor):
-        later = Q(received_at__gt=anchor.received_at) | Q(
-            received_at=anchor.received_at, pk__gt=anchor.pk
-        )
-        return rows.filter(later).order_by("received_at", "pk")
-
-    before, after, focus = row_of("before"), row_of("after"), row_of("message")
-    size = CONVERSATION_PAGE
-    if after is not None:
-        page = list(newer(after)[: size + 1])
-        has_newer, has_older = len(page) > size, True
-        page = page[:size]
-    elif focus is not None:
-        half = size // 2
-        earlier = list(older(focus, inclusive=True)[: half + 1])
-        later = list(newer(focus)[: half + 1])
-        has_older, has_newer = len(earlier) > half, len(later) > half
-        page = earlier[:half][::-1] + later[:half]
-    else:
-        query = older(before) if before is not None else rows.order_by("-received_at", "-pk")
-        page = list(query[: size + 1])
-        has_older, has_newer = len(page) > size, before is not None
-        page = page[:size][::-1]
-    if not page and not rows.exists():
-        raise Http404(gettext("No message from this OpenID."))
-    items = [_bubble(message) for message in page]
-    previous_day = None
-    for item in items:
-        day = item["time"].date()
-        item["new_day"] = day != previous_day and date_format(day, "DATE_FORMAT")
-        previous_day = day
-    return {
-        "items": items,
-        "focus": focus.pk if focus else None,
-        "older": page[0].pk if page and has_older else None,
-        "newer": page[-1].pk if page and has_newer else None,
-        "count": rows.count(),
-        "first_seen": rows.order_by("received_at").values_list("received_at", flat=True).first(),
-        "rule_url": reverse("admin:replies_replyrule_changelist"),
-    }
-
-
-def conversation_link(message: Message, text: str | None = None) -> str:
-    """Return a link to `message` in its follower's conversation, for the message admin."""
-    url = reverse("admin:replies_insights_conversation")
-    query = urlencode({"openid": message.openid, "message": message.pk})
-    return format_html(
-        '<a href="{}?{}#m{}" title="{}">{}</a>',
-        url,
-        query,
-        message.pk,
-        gettext("Open the conversation"),
-        text or gettext("Open the conversation"),
-    )
-
-
-# --- registration ---------------------------------------------------------------------------------
-
-
-def register(admin_site: admin.AdminSite = admin.site) -> InsightsAdmin:
-    """Add the insight pages to `admin_site` (once): its URLs and its app list entry."""
-    existing = getattr(admin_site, "_replies_insights", None)
-    if existing is not None:
-        return existing
-    views = InsightsAdmin(admin_site)
-    site_get_urls = admin_site.get_urls
-    site_get_app_list = admin_site.get_app_list
-
-    def get_urls():
-        return views.get_urls() + site_get_urls()
-
-    def get_app_list(request, app_label=None):
-        app_list = site_get_app_list(request, app_label)
-        entry = views.app_list_entry(request)
-        for app in app_list:
-            if app["app_label"] == "replies" and entry:
-                app["models"].append(entry)
-        return app_list
-
-    admin_site.get_urls = get_urls
-    admin_site.get_app_list = get_app_list
-    admin_site._replies_insights = views
-    return views
-
-
-register()
