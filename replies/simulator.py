@@ -27,11 +27,19 @@ from replies.protocol import (
     AppIdMismatch,
     Credentials,
     DecryptError,
+    ImageReply,
     InvalidMsgSignature,
+    MusicReply,
+    NewsReply,
+    TextReply,
+    TransferCustomerServiceReply,
+    VideoReply,
+    VoiceReply,
     WeChatError,
     parse_xml,
 )
 from replies.protocol.client import MODES, build_message_xml, open_reply, sign_request
+from replies.protocol.vocabulary import QR_SCENE_PREFIX, Event, MsgType, wire_event_name
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -66,31 +74,10 @@ WECHAT_TIMEOUT = 5.0
 # Enough of an error answer to show its reason, not a whole HTML debug page.
 MAX_REASON_CHARS = 300
 
-# WeChat's own spelling of each event name; the command accepts any case.
-EVENT_NAMES = {
-    name.lower(): name
-    for name in (
-        "subscribe",
-        "unsubscribe",
-        "SCAN",
-        "LOCATION",
-        "CLICK",
-        "VIEW",
-        "scancode_push",
-        "scancode_waitmsg",
-        "pic_sysphoto",
-        "pic_photo_or_album",
-        "pic_weixin",
-        "location_select",
-        "view_miniprogram",
-        "TEMPLATESENDJOBFINISH",
-        "MASSSENDJOBFINISH",
-        "PUBLISHJOBFINISH",
-    )
-}
-SCENE_PREFIX = "qrscene_"
-PIC_EVENTS = frozenset({"pic_sysphoto", "pic_photo_or_album", "pic_weixin"})
-SCANCODE_EVENTS = frozenset({"scancode_push", "scancode_waitmsg"})
+# WeChat's own spelling of each event it documents, by the lower-case name; any case is accepted.
+EVENT_NAMES = {event.value: wire_event_name(event) for event in Event}
+PIC_EVENTS = frozenset({Event.PIC_SYSPHOTO, Event.PIC_PHOTO_OR_ALBUM, Event.PIC_WEIXIN})
+SCANCODE_EVENTS = frozenset({Event.SCANCODE_PUSH, Event.SCANCODE_WAITMSG})
 # Where a sample coordinate is needed and none is given: WeChat's documentation uses Guangzhou.
 SAMPLE_LATITUDE = "23.134521"
 SAMPLE_LONGITUDE = "113.358803"
@@ -139,12 +126,12 @@ def new_msg_id() -> int:
 
 def text_fields(*, content: str, msg_id: int) -> tuple[str, dict[str, Any]]:
     """Return a text message: what the follower typed."""
-    return "text", {"Content": content, "MsgId": msg_id}
+    return MsgType.TEXT, {"Content": content, "MsgId": msg_id}
 
 
 def image_fields(*, media_id: str, pic_url: str, msg_id: int) -> tuple[str, dict[str, Any]]:
     """Return an image message."""
-    return "image", {"PicUrl": pic_url, "MediaId": media_id, "MsgId": msg_id}
+    return MsgType.IMAGE, {"PicUrl": pic_url, "MediaId": media_id, "MsgId": msg_id}
 
 
 def voice_fields(
@@ -155,7 +142,7 @@ def voice_fields(
     if recognition is not None:
         fields["Recognition"] = recognition
     fields["MsgId"] = msg_id
-    return "voice", fields
+    return MsgType.VOICE, fields
 
 
 def video_fields(
@@ -163,7 +150,7 @@ def video_fields(
 ) -> tuple[str, dict[str, Any]]:
     """Return a video (or, with `short`, a shortvideo) message."""
     fields = {"MediaId": media_id, "ThumbMediaId": thumb_media_id, "MsgId": msg_id}
-    return ("shortvideo" if short else "video"), fields
+    return (MsgType.SHORTVIDEO if short else MsgType.VIDEO), fields
 
 
 def location_fields(
@@ -171,14 +158,14 @@ def location_fields(
 ) -> tuple[str, dict[str, Any]]:
     """Return a location message: Location_X is the latitude, Location_Y the longitude."""
     fields = {"Location_X": x, "Location_Y": y, "Scale": scale, "Label": label, "MsgId": msg_id}
-    return "location", fields
+    return MsgType.LOCATION, fields
 
 
 def link_fields(
     *, title: str, description: str, url: str, msg_id: int
 ) -> tuple[str, dict[str, Any]]:
     """Return a link message (an article shared into the chat)."""
-    return "link", {"Title": title, "Description": description, "Url": url, "MsgId": msg_id}
+    return MsgType.LINK, {"Title": title, "Description": description, "Url": url, "MsgId": msg_id}
 
 
 def miniprogrampage_fields(
@@ -199,7 +186,7 @@ def miniprogrampage_fields(
         "ThumbUrl": thumb_url,
         "ThumbMediaId": thumb_media_id,
     }
-    return "miniprogrampage", fields
+    return MsgType.MINIPROGRAMPAGE, fields
 
 
 def event_fields(
@@ -230,21 +217,21 @@ def event_fields(
     name = EVENT_NAMES.get(event.lower(), event)
     lowered = name.lower()
     fields: dict[str, Any] = {"Event": name}
-    if lowered == "subscribe":
+    if lowered == Event.SUBSCRIBE:
         if key:
-            fields["EventKey"] = key if key.startswith(SCENE_PREFIX) else SCENE_PREFIX + key
+            fields["EventKey"] = key if key.startswith(QR_SCENE_PREFIX) else QR_SCENE_PREFIX + key
             fields["Ticket"] = ticket or _sample_ticket(key)
-    elif lowered == "unsubscribe":
+    elif lowered == Event.UNSUBSCRIBE:
         pass
-    elif lowered == "scan":
-        scene = key.removeprefix(SCENE_PREFIX)
+    elif lowered == Event.SCAN:
+        scene = key.removeprefix(QR_SCENE_PREFIX)
         fields["EventKey"] = scene
         fields["Ticket"] = ticket or _sample_ticket(scene)
-    elif lowered == "location":
+    elif lowered == Event.LOCATION:
         fields["Latitude"] = latitude or SAMPLE_LATITUDE
         fields["Longitude"] = longitude or SAMPLE_LONGITUDE
         fields["Precision"] = precision or "30.000000"
-    elif lowered in ("view", "view_miniprogram"):
+    elif lowered in (Event.VIEW, Event.VIEW_MINIPROGRAM):
         fields["EventKey"] = key
         if menu_id:
             fields["MenuId"] = menu_id
@@ -257,7 +244,7 @@ def event_fields(
             "Count": len(pic_md5s),
             "PicList": [{"PicMd5Sum": md5} for md5 in pic_md5s],
         }
-    elif lowered == "location_select":
+    elif lowered == Event.LOCATION_SELECT:
         fields["EventKey"] = key
         fields["SendLocationInfo"] = {
             "Location_X": location_x or SAMPLE_LATITUDE,
@@ -275,12 +262,12 @@ def event_fields(
         fields.update(TotalCount=1, FilterCount=1, SentCount=1, ErrorCount=0)
     elif key:
         fields["EventKey"] = key
-    return "event", fields
+    return MsgType.EVENT, fields
 
 
 def _sample_ticket(scene: str) -> str:
     # A real ticket exchanges for the QR code image; the endpoint only stores it.
-    return f"wxsend_ticket_{scene.removeprefix(SCENE_PREFIX)}"
+    return f"wxsend_ticket_{scene.removeprefix(QR_SCENE_PREFIX)}"
 
 
 def message_xml(
@@ -543,28 +530,28 @@ def _describe_other(reply: Mapping[str, Any]) -> list[str]:
 
 
 _DESCRIBERS = {
-    "text": _describe_text,
-    "image": _describe_media,
-    "voice": _describe_media,
-    "video": _describe_media,
-    "music": _describe_music,
-    "news": _describe_news,
-    "transfer_customer_service": _describe_transfer,
+    TextReply.msg_type: _describe_text,
+    ImageReply.msg_type: _describe_media,
+    VoiceReply.msg_type: _describe_media,
+    VideoReply.msg_type: _describe_media,
+    MusicReply.msg_type: _describe_music,
+    NewsReply.msg_type: _describe_news,
+    TransferCustomerServiceReply.msg_type: _describe_transfer,
 }
 
 
 def describe_message(*, msg_type: str, fields: Mapping[str, Any]) -> str:
     """Return one line saying what was sent: `text: 你好`, `event CLICK MENU_1` …"""
-    if msg_type == "event":
-        parts = ["event", _text(fields, "Event"), _text(fields, "EventKey")]
+    if msg_type == MsgType.EVENT:
+        parts = [MsgType.EVENT.value, _text(fields, "Event"), _text(fields, "EventKey")]
         return " ".join(part for part in parts if part)
     detail = {
-        "text": _text(fields, "Content"),
-        "image": _text(fields, "MediaId"),
-        "voice": _text(fields, "Recognition") or _text(fields, "MediaId"),
-        "video": _text(fields, "MediaId"),
-        "shortvideo": _text(fields, "MediaId"),
-        "location": " ".join(
+        MsgType.TEXT: _text(fields, "Content"),
+        MsgType.IMAGE: _text(fields, "MediaId"),
+        MsgType.VOICE: _text(fields, "Recognition") or _text(fields, "MediaId"),
+        MsgType.VIDEO: _text(fields, "MediaId"),
+        MsgType.SHORTVIDEO: _text(fields, "MediaId"),
+        MsgType.LOCATION: " ".join(
             part
             for part in (
                 _text(fields, "Location_X"),
@@ -573,8 +560,8 @@ def describe_message(*, msg_type: str, fields: Mapping[str, Any]) -> str:
             )
             if part
         ),
-        "link": _text(fields, "Url"),
-        "miniprogrampage": _text(fields, "PagePath"),
+        MsgType.LINK: _text(fields, "Url"),
+        MsgType.MINIPROGRAMPAGE: _text(fields, "PagePath"),
     }.get(msg_type, "")
     detail = " ".join(detail.split())
     return f"{msg_type}: {detail}" if detail else msg_type

@@ -16,7 +16,6 @@ import base64
 import binascii
 import hmac
 import os
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -31,6 +30,7 @@ from .exceptions import (
     InvalidPadding,
     NotConfigured,
 )
+from .vocabulary import AES_KEY_PATTERN
 
 __all__ = [
     "BLOCK_SIZE",
@@ -44,14 +44,13 @@ _RANDOM_SIZE = 16
 _LENGTH_SIZE = 4
 _HEADER_SIZE = _RANDOM_SIZE + _LENGTH_SIZE
 _KEY_SIZE = 32
-_AES_KEY_RE = re.compile(r"[A-Za-z0-9]{43}")
 # PKCS#7 padding for every possible pad length, built once instead of once per message.
 _PADDING = tuple(bytes((n,)) * n for n in range(BLOCK_SIZE + 1))
 
 
 def decode_aes_key(encoding_aes_key: str) -> bytes:
     """Return the 32-byte AES key of a 43-character EncodingAESKey from WeChat's console."""
-    if not isinstance(encoding_aes_key, str) or not _AES_KEY_RE.fullmatch(encoding_aes_key):
+    if not isinstance(encoding_aes_key, str) or not AES_KEY_PATTERN.fullmatch(encoding_aes_key):
         raise InvalidAESKey()
     # The 43rd character carries 2 spare bits that WeChat's own keys do not zero (its sample
     # key ends in "G"), so the lenient decoder is the right one here.

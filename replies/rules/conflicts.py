@@ -7,6 +7,7 @@ the admin saves the rule and shows these next to it.
 
 from django.utils.translation import gettext as _
 
+from replies.protocol.vocabulary import QR_SCENE_PREFIX, Event, MsgType
 from replies.rules.index import (
     CLICK,
     CONTAINS,
@@ -77,18 +78,18 @@ def _shared_triggers(target: RuleSpec, specs: list[RuleSpec]) -> list[str]:
 def _representative_query(trigger: Trigger) -> Query | None:
     """Return the one query the trigger is most sure to match, or None when we cannot tell."""
     if trigger.kind == KEYWORD:
-        return None if trigger.match == REGEX else Query(msg_type="text", text=trigger.value)
+        return None if trigger.match == REGEX else Query(msg_type=MsgType.TEXT, text=trigger.value)
     if trigger.kind == CLICK:
-        return Query(msg_type="event", event="click", event_key=trigger.value)
+        return Query(msg_type=MsgType.EVENT, event=Event.CLICK, event_key=trigger.value)
     if trigger.kind == SCAN:
-        return Query(msg_type="event", event="scan", event_key=trigger.value)
+        return Query(msg_type=MsgType.EVENT, event=Event.SCAN, event_key=trigger.value)
     if trigger.kind == SUBSCRIBE:
-        key = f"qrscene_{trigger.value}" if trigger.value else ""
-        return Query(msg_type="event", event="subscribe", event_key=key)
+        key = QR_SCENE_PREFIX + trigger.value if trigger.value else ""
+        return Query(msg_type=MsgType.EVENT, event=Event.SUBSCRIBE, event_key=key)
     if trigger.kind == MSG_TYPE:
         return Query(msg_type=trigger.value)
     if trigger.kind == DEFAULT:
-        return Query(msg_type="text", text="\x00")
+        return Query(msg_type=MsgType.TEXT, text="\x00")
     return None
 
 

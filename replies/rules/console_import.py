@@ -10,6 +10,7 @@ media ids, video links — is reported as a note rather than silently changed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.error
 import urllib.request
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from replies.protocol import Article, check_article
+from replies.protocol.vocabulary import MAX_NEWS_ARTICLES
 from replies.rules.transfer import FORMAT, VERSION
 
 __all__ = [
@@ -41,7 +44,6 @@ FOLLOW_RULE_NAME = "关注回复"
 DEFAULT_RULE_NAME = "默认回复"
 KEYWORD_RULE_NAME = "关键词回复 {number}"
 MAX_NAME_LENGTH = 60  # ReplyRule.name
-MAX_ARTICLES = 8
 
 MATCH_MODES = {"equal": "exact", "contain": "contains"}
 REPLY_MODES = {"random_one": "random", "reply_all": "first"}
@@ -330,24 +332,24 @@ def _news_reply(info: Mapping[str, Any], *, rule: str, notes: list[Note]) -> dic
     items = _list(news.get("list")) if isinstance(news, Mapping) else []
     articles = []
     for item in items:
-        url = str(item.get("content_url") or item.get("source_url") or "")
-        title = str(item.get("title") or "")
-        if not title or not url:
-            notes.append(Note(rule, "an article without a title or link is left out."))
+        article = Article(
+            title=str(item.get("title") or ""),
+            description=str(item.get("digest") or ""),
+            pic_url=str(item.get("cover_url") or ""),
+            url=str(item.get("content_url") or item.get("source_url") or ""),
+        )
+        # The same check as the admin's and the JSON import's: an article WeChat would refuse
+        # is left out with the reason, and the rest of the reply is kept.
+        problems = check_article(article, number=len(articles) + 1)
+        if problems:
+            notes.append(Note(rule, f"an article is left out: {problems[0].message}"))
             continue
-        articles.append(
-            {
-                "title": title,
-                "description": str(item.get("digest") or ""),
-                "pic_url": str(item.get("cover_url") or ""),
-                "url": url,
-            }
-        )
-    if len(articles) > MAX_ARTICLES:
+        articles.append(dataclasses.asdict(article))
+    if len(articles) > MAX_NEWS_ARTICLES:
         notes.append(
-            Note(rule, f"only the first {MAX_ARTICLES} articles are kept (WeChat's limit).")
+            Note(rule, f"only the first {MAX_NEWS_ARTICLES} articles are kept (WeChat's limit).")
         )
-        articles = articles[:MAX_ARTICLES]
+        articles = articles[:MAX_NEWS_ARTICLES]
     if not articles:
         notes.append(Note(rule, "a news reply without articles is left out."))
         return None

@@ -17,7 +17,13 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from replies.protocol import Credentials, InvalidAESKey, decode_aes_key, pretty_print_xml
+from replies.protocol import (
+    Credentials,
+    Event,
+    InvalidAESKey,
+    decode_aes_key,
+    pretty_print_xml,
+)
 from replies.simulator import (
     DEFAULT_ACCOUNT,
     DEFAULT_OPENID,
@@ -44,10 +50,10 @@ from replies.simulator import (
 
 # Events WeChat never sends without an EventKey: sending one without would test nothing real.
 EVENTS_NEEDING_KEY = {
-    "click": "the menu key",
-    "view": "the menu's URL",
-    "scan": "the QR scene",
-    "view_miniprogram": "the page path",
+    Event.CLICK: "the menu key",
+    Event.VIEW: "the menu's URL",
+    Event.SCAN: "the QR scene",
+    Event.VIEW_MINIPROGRAM: "the page path",
 }
 
 CHAT_HELP = """\
