@@ -51,33 +51,21 @@ MAX_DEPTH = 8
 
 # Shared by all requests: lxml parsers keep a per-parser lock around their context, so one
 # instance is safe across threads and saves building the configuration for every request.
-_PARSER = etree.XMLParser(
-    encoding="utf-8",  # Ignore whatever encoding a declaration claims; we checked UTF-8.
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_comments=True,
-    remove_pis=True,
-    collect_ids=False,
-)
-
+_HARDENED = {
+    "encoding": "utf-8",  # Ignore whatever encoding a declaration claims; we checked UTF-8.
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+    "collect_ids": False,
+}
+_PARSER = etree.XMLParser(**_HARDENED)
 # For display only: the same hardening, but CDATA kept and blank text dropped so that
 # pretty_print can indent.
-_DISPLAY_PARSER = etree.XMLParser(
-    encoding="utf-8",
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_comments=True,
-    remove_pis=True,
-    collect_ids=False,
-    strip_cdata=False,
-    remove_blank_text=True,
-)
+_DISPLAY_PARSER = etree.XMLParser(**_HARDENED, strip_cdata=False, remove_blank_text=True)
 
 _SPACE = re.compile(r"[ \t\r\n]*")
 _ENCODING = re.compile(r"""\sencoding\s*=\s*["']([^"']*)["']""")

@@ -127,6 +127,16 @@ def open_request(
     raise InvalidParameter("The query parameter encrypt_type must be raw or aes.")
 
 
+def _signed_query(
+    query: Mapping[str, str], signature_name: str, *, now: float, window: int
+) -> tuple[str, str, str, int]:
+    """Return (signature, timestamp, nonce, checked timestamp): the cheap checks, done first."""
+    signature = _require(query, signature_name)
+    timestamp = _require(query, "timestamp")
+    nonce = _require_nonce(query)
+    return signature, timestamp, nonce, check_timestamp(timestamp=timestamp, now=now, window=window)
+
+
 def _open_plain(
     *,
     query: Mapping[str, str],
@@ -135,10 +145,9 @@ def _open_plain(
     now: float,
     window: int,
 ) -> OpenedRequest:
-    signature = _require(query, "signature")
-    timestamp = _require(query, "timestamp")
-    nonce = _require_nonce(query)
-    checked_time = check_timestamp(timestamp=timestamp, now=now, window=window)
+    signature, timestamp, nonce, checked_time = _signed_query(
+        query, "signature", now=now, window=window
+    )
     check_signature(token=credentials.token, signature=signature, timestamp=timestamp, nonce=nonce)
     text, fields = _decode_and_parse(body)
     return OpenedRequest(
@@ -160,10 +169,9 @@ def _open_encrypted(
     now: float,
     window: int,
 ) -> OpenedRequest:
-    msg_signature = _require(query, "msg_signature")
-    timestamp = _require(query, "timestamp")
-    nonce = _require_nonce(query)
-    checked_time = check_timestamp(timestamp=timestamp, now=now, window=window)
+    msg_signature, timestamp, nonce, checked_time = _signed_query(
+        query, "msg_signature", now=now, window=window
+    )
     if not credentials.token:
         raise NotConfigured("No WeChat token is configured.")
     if not credentials.aes_keys or not credentials.app_id:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from replies import simulator
 from replies.models import Trigger
 from replies.protocol import IncomingMessage, MsgType, Reply, parse_message, render_reply
-from replies.rules.choice import explain_choice
+from replies.rules.choice import Explanation, explain_choice
 from replies.rules.index import Query, RuleMatch
 
 TESTER_OPENID = "o_rule_tester"
@@ -24,11 +24,26 @@ _SAMPLE_MSG_ID = 1
 
 @dataclass(frozen=True)
 class TesterResult:
-    query: Query
-    ranked: list[tuple[RuleMatch, bool]]  # every matching rule in winning order, active or not
-    winner: RuleMatch | None
-    reply: Reply | None
+    """The endpoint's decision (`explained`) and the reply XML it would send."""
+
+    explained: Explanation
     reply_xml: str
+
+    @property
+    def query(self) -> Query:
+        return self.explained.query
+
+    @property
+    def winner(self) -> RuleMatch | None:
+        return self.explained.winner
+
+    @property
+    def reply(self) -> Reply | None:
+        return self.explained.choice.reply if self.explained.choice else None
+
+    @property
+    def ranked(self) -> list[tuple[RuleMatch, bool]]:
+        return self.explained.ranked
 
     @property
     def winner_trigger(self) -> str:
@@ -116,20 +131,13 @@ def run_rule_tester(
         msg_type=msg_type, text=text, event=event, event_key=event_key, now=now
     )
     explained = explain_choice(message, now=now)
-    reply = explained.choice.reply if explained.choice else None
     reply_xml = ""
-    if reply is not None:
+    if explained.choice is not None:
         reply_xml = render_reply(
-            reply,
+            explained.choice.reply,
             to_user=message.from_user,
             from_user=message.to_user,
             create_time=int(now.timestamp()),
             in_reply_to=message.msg_type,
         ).decode()
-    return TesterResult(
-        query=explained.query,
-        ranked=explained.ranked,
-        winner=explained.winner,
-        reply=reply,
-        reply_xml=reply_xml,
-    )
+    return TesterResult(explained=explained, reply_xml=reply_xml)

@@ -26,6 +26,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from replies.models import REPLY_COLUMNS, ReplyRule, RuleReply, Trigger
+from replies.protocol import ARTICLE_FIELDS
 from replies.rules.forms import (
     ReplyRuleForm,
     RuleReplyForm,
@@ -56,20 +57,11 @@ __all__ = [
 FORMAT = "wxsite-rules"
 VERSION = 1
 
-RULE_FIELDS = (
-    "name",
-    "enabled",
-    "priority",
-    "reply_mode",
-    "starts_at",
-    "ends_at",
-    "daily_from",
-    "daily_until",
-)
-TRIGGER_FIELDS = ("kind", "match", "value")
+# The document holds what the admin's forms edit, so an import validates exactly as the admin.
+RULE_FIELDS = tuple(ReplyRuleForm.Meta.fields)
+TRIGGER_FIELDS = tuple(TriggerForm.Meta.fields)
 # In the document a reply's type is "type", as in the protocol's reply_to_dict.
 REPLY_FIELDS = tuple(name for name in REPLY_COLUMNS if name != "reply_type")
-ARTICLE_FIELDS = ("title", "description", "pic_url", "url")
 # A hand-written trigger may leave these out; the match is ignored for other kinds.
 TRIGGER_DEFAULTS = {"kind": Trigger.Kind.KEYWORD, "match": Trigger.Match.EXACT}
 RULE_KEYS = frozenset(RULE_FIELDS) | {"triggers", "replies"}
