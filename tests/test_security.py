@@ -37,6 +37,29 @@ def test_replay_with_another_body_is_recorded(wechat):
     assert list(SecurityEvent.objects.values_list("code", flat=True)) == ["replayed_request"]
 
 
+def test_endpoint_errors_have_one_home_imported_at_module_top():
+    """errors.py holds the endpoint's errors; security_log imports them at the top, with no
+    function-level import of handling (that was an import cycle)."""
+    import ast
+    import inspect
+
+    from replies.endpoint import errors, handling, security_log, views
+
+    assert handling.ReplayedRequest is errors.ReplayedRequest
+    assert handling.StorageUnavailable is errors.StorageUnavailable
+    assert views.PlaintextRefused is errors.PlaintextRefused
+    assert security_log.ReplayedRequest is errors.ReplayedRequest
+    tree = ast.parse(inspect.getsource(security_log))
+    nested = [
+        node
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef)
+        for node in ast.walk(function)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    assert nested == []
+
+
 def test_plain_malformed_input_is_logged_but_not_recorded(wechat):
     query, _ = wechat.signed(wechat.xml("text", Content="x"))
     assert wechat.post_raw(query, b"not xml").status_code == 400

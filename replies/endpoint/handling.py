@@ -18,36 +18,19 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from replies.endpoint.deadline import database_deadline
+from replies.endpoint.errors import ReplayedRequest, StorageUnavailable
 from replies.endpoint.spool import drain_spool_soon, spool_message, spooled_reply
 from replies.models import Message
 from replies.protocol import (
     NO_REPLY,
     IncomingMessage,
     OpenedRequest,
-    WeChatError,
     render_reply,
     summarize_reply,
 )
 from replies.rules.choice import choose_reply
 
 logger = logging.getLogger("replies.endpoint")
-
-
-class ReplayedRequest(WeChatError):
-    """A signed query seen before, now with another body: plaintext mode signs no body."""
-
-    code = "replayed_request"
-    errcode = -40001
-    status = 403
-    default_message = "This signed request was already used with a different body."
-
-
-class StorageUnavailable(WeChatError):
-    """Neither the database nor the spool could keep the message: let WeChat retry it."""
-
-    code = "storage_unavailable"
-    status = 503
-    default_message = "The message could not be stored; please retry."
 
 
 @dataclass(frozen=True)

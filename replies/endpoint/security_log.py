@@ -12,6 +12,7 @@ import time
 
 from django.db import DatabaseError
 
+from replies.endpoint.errors import ReplayedRequest
 from replies.models import SecurityEvent
 from replies.protocol import (
     DecryptError,
@@ -24,7 +25,14 @@ from replies.protocol import (
 
 logger = logging.getLogger("replies.security")
 
-RECORDED = (InvalidSignature, StaleTimestamp, DecryptError, ForbiddenXML, NotConfigured)
+RECORDED = (
+    InvalidSignature,
+    StaleTimestamp,
+    DecryptError,
+    ForbiddenXML,
+    NotConfigured,
+    ReplayedRequest,
+)
 MAX_EVENTS_PER_MINUTE = 60
 
 
@@ -58,9 +66,7 @@ _throttle = _Throttle(MAX_EVENTS_PER_MINUTE)
 
 
 def is_security_relevant(error: WeChatError) -> bool:
-    from replies.endpoint.handling import ReplayedRequest
-
-    return isinstance(error, RECORDED + (ReplayedRequest,))
+    return isinstance(error, RECORDED)
 
 
 def _clean(value: str, limit: int) -> str:

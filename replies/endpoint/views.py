@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from replies.endpoint.config import get_credentials, get_limits
+from replies.endpoint.errors import PlaintextRefused
 from replies.endpoint.handling import handle_message
 from replies.endpoint.security_log import record_security_event
 from replies.protocol import (
@@ -29,12 +30,6 @@ from replies.protocol import (
 logger = logging.getLogger("replies.endpoint")
 
 TEXT = "text/plain; charset=utf-8"
-
-
-class PlaintextRefused(WeChatError):
-    code = "plaintext_refused"
-    status = 403
-    default_message = "This endpoint only accepts encrypted (safe mode) messages."
 
 
 @csrf_exempt
