@@ -1,19 +1,51 @@
 """gunicorn settings for wxsite: `gunicorn -c gunicorn.conf.py wxsite.wsgi`.
 
-Every value can be overridden from the environment (GUNICORN_*); see README.md, "Deploy".
+WXSITE_POOL chooses what this gunicorn is for. In production two run from the same code, so
+that a slow admin page (an export over a million rows) can never hold the workers WeChat's
+messages need (deploy/nginx/wxsite.conf sends each path to its pool):
+
+    pool      serves                      default bind     timeout  workers
+    all       everything (serve.sh)       127.0.0.1:8000   4 s      2 x cores + 1
+    endpoint  /wechat/ and /healthz       127.0.0.1:8001   4 s      2 x cores + 1
+    admin     the admin                   127.0.0.1:8002   120 s    cores, at least 2
+
+Each value can be overridden from the environment: GUNICORN_ENDPOINT_BIND, _WORKERS, _TIMEOUT
+(and GUNICORN_ADMIN_…, GUNICORN_ALL_…) for one pool, then GUNICORN_BIND, GUNICORN_WORKERS,
+GUNICORN_TIMEOUT for whichever pool runs. deploy/README.md has the whole deployment.
 """
 
 import multiprocessing
 import os
 
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+CORES = multiprocessing.cpu_count()
+POOLS = {
+    # WeChat gives up after 5 s and retries; a request still running at 4 s is killed so the
+    # worker is free for the retry, which then finds or makes the stored row.
+    "all": {"bind": "127.0.0.1:8000", "timeout": 4, "workers": CORES * 2 + 1},
+    "endpoint": {"bind": "127.0.0.1:8001", "timeout": 4, "workers": CORES * 2 + 1},
+    # Staff are few, but a CSV export or an insights page over 90 days takes seconds.
+    "admin": {"bind": "127.0.0.1:8002", "timeout": 120, "workers": max(2, CORES)},
+}
+pool = os.environ.get("WXSITE_POOL", "all").strip().lower() or "all"
+if pool not in POOLS:
+    raise SystemExit(f"gunicorn.conf.py: WXSITE_POOL must be all, endpoint or admin, not {pool!r}")
+
+
+def pool_setting(name: str) -> str:
+    """Return GUNICORN_<POOL>_<NAME>, else GUNICORN_<NAME>, else this pool's default."""
+    default = str(POOLS[pool][name.lower()])
+    return os.environ.get(f"GUNICORN_{pool.upper()}_{name}") or os.environ.get(
+        f"GUNICORN_{name}", default
+    )
+
+
+proc_name = f"wxsite-{pool}"
+bind = pool_setting("BIND")
 # Sync workers: each request is a few milliseconds of CPU and one database write, so processes
 # (not threads) use both cores fully and a persistent DB connection per worker is reused.
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+workers = int(pool_setting("WORKERS"))
 worker_class = "sync"
-# WeChat gives up after 5 s and retries; a request still running at 4 s is killed so the
-# worker is free for the retry, which then finds or makes the stored row.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", 4))
+timeout = int(pool_setting("TIMEOUT"))
 graceful_timeout = 10
 keepalive = 5
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 10000))
@@ -23,10 +55,15 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 25.1+ opens a control socket at ~/.gunicorn/gunicorn.ctl: one path for both pools, in
+# a home the systemd units hide. systemctl reload (SIGHUP) and stop do what is needed.
+control_socket_disable = True
 
 
 def on_starting(server):
     """Replay messages spooled during a database outage before the workers take traffic."""
+    if pool == "admin":
+        return  # the spool is the endpoint's; its own pool replays it
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wxsite.settings")
     import django
 
