@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from replies.protocol import Article, check_article
+from replies.protocol import Article, ImageReply, VideoReply, VoiceReply, check_article
 from replies.protocol.vocabulary import MAX_NEWS_ARTICLES
+from replies.rules.index import SUBSCRIBE
 from replies.rules.transfer import FORMAT, VERSION
 
 __all__ = [
@@ -47,7 +48,13 @@ MAX_NAME_LENGTH = 60  # ReplyRule.name
 
 MATCH_MODES = {"equal": "exact", "contain": "contains"}
 REPLY_MODES = {"random_one": "random", "reply_all": "first"}
-MEDIA_TYPES = {"img": "image", "image": "image", "voice": "voice", "video": "video"}
+# The console's reply types (it says "img") and the reply types they become.
+MEDIA_TYPES = {
+    "img": ImageReply.msg_type,
+    "image": ImageReply.msg_type,
+    "voice": VoiceReply.msg_type,
+    "video": VideoReply.msg_type,
+}
 
 # What an operator can do about WeChat's most common refusals of these two calls.
 ERROR_HINTS = {
@@ -162,9 +169,7 @@ def convert_console_rules(info: Mapping[str, Any]) -> Conversion:
     messages_open = _switch(info, "is_autoreply_open")
     follow = info.get("add_friend_autoreply_info")
     if isinstance(follow, Mapping) and follow.get("type"):
-        _add_single(
-            conversion, follow, name=FOLLOW_RULE_NAME, kind="subscribe", enabled=follow_open
-        )
+        _add_single(conversion, follow, name=FOLLOW_RULE_NAME, kind=SUBSCRIBE, enabled=follow_open)
     for number, item in enumerate(_keyword_rules(info), start=1):
         _add_keyword_rule(conversion, item, number=number, enabled=messages_open)
     default = info.get("message_default_autoreply_info")
@@ -184,7 +189,7 @@ def convert_console_rules(info: Mapping[str, Any]) -> Conversion:
             Note(FOLLOW_RULE_NAME, "switched off in the console, so imported disabled.")
         )
     if not messages_open and any(
-        rule["triggers"][0]["kind"] != "subscribe" for rule in conversion.rules
+        rule["triggers"][0]["kind"] != SUBSCRIBE for rule in conversion.rules
     ):
         conversion.notes.append(
             Note(

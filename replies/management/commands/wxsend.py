@@ -21,6 +21,7 @@ from replies.protocol import (
     Credentials,
     Event,
     InvalidAESKey,
+    MsgType,
     decode_aes_key,
     pretty_print_xml,
 )
@@ -184,45 +185,49 @@ class Command(BaseCommand):
             return sub
 
         add("chat", "type messages at a prompt (also reads them from stdin)")
-        text = add("text", "a text message")
+        text = add(MsgType.TEXT, "a text message")
         text.add_argument("content", nargs="+", help="what the follower types")
 
-        image = add("image", "an image message")
+        image = add(MsgType.IMAGE, "an image message")
         image.add_argument("--media-id", default="wxsend_image_media_id")
         image.add_argument("--pic-url", default="http://mmbiz.qpic.cn/wxsend/image.jpg")
 
-        voice = add("voice", "a voice message")
+        voice = add(MsgType.VOICE, "a voice message")
         voice.add_argument("--media-id", default="wxsend_voice_media_id")
         voice.add_argument("--format", dest="audio_format", default="amr")
         voice.add_argument(
             "--recognition", default=None, help="speech recognition result, e.g. 价格"
         )
 
-        for name in ("video", "shortvideo"):
+        for name in (MsgType.VIDEO, MsgType.SHORTVIDEO):
             video = add(name, f"a {name} message")
             video.add_argument("--media-id", default=f"wxsend_{name}_media_id")
             video.add_argument("--thumb-media-id", default="wxsend_thumb_media_id")
 
-        location = add("location", "a location message")
+        location = add(MsgType.LOCATION, "a location message")
         location.add_argument("--x", default="23.134521", help="Location_X, the latitude")
         location.add_argument("--y", default="113.358803", help="Location_Y, the longitude")
         location.add_argument("--scale", default="20")
         location.add_argument("--label", default="")
 
         # --url means the link here: give the endpoint's --url before the subcommand.
-        link = add("link", "a link message (put the endpoint's --url before 'link')", url=False)
+        link = add(
+            MsgType.LINK, "a link message (put the endpoint's --url before 'link')", url=False
+        )
         link.add_argument("--title", default="wxsend link")
         link.add_argument("--description", default="")
         link.add_argument("--url", dest="link_url", default="https://example.com/")
 
-        page = add("miniprogrampage", "a mini-program card")
+        page = add(MsgType.MINIPROGRAMPAGE, "a mini-program card")
         page.add_argument("--mini-app-id", default="wx0000000000000000", help="the card's AppId")
         page.add_argument("--title", default="wxsend mini program")
         page.add_argument("--page-path", default="pages/index/index")
         page.add_argument("--thumb-url", default="http://mmbiz.qpic.cn/wxsend/thumb.jpg")
         page.add_argument("--thumb-media-id", default="wxsend_thumb_media_id")
 
-        event = add("event", "an event: subscribe, unsubscribe, SCAN, CLICK, VIEW, LOCATION …")
+        event = add(
+            MsgType.EVENT, "an event: subscribe, unsubscribe, SCAN, CLICK, VIEW, LOCATION …"
+        )
         event.add_argument("name", help="the Event, in any case; unknown names are sent as is")
         event.add_argument("--key", default="", help="EventKey: menu key, QR scene, URL …")
         event.add_argument("--ticket", default="", help="Ticket of a QR code (subscribe, SCAN)")
@@ -409,13 +414,13 @@ def chat_message(command: str, *, words: list[str], rest: str) -> dict[str, Any]
     msg_id = new_msg_id()
     first = words[0] if words else ""
     match command:
-        case "click" | "view" | "scan" if not first:
+        case Event.CLICK | Event.VIEW | Event.SCAN if not first:
             raise SimulatorError(f"/{command} needs {EVENTS_NEEDING_KEY[command]}.")
-        case "click" | "view" | "scan":
+        case Event.CLICK | Event.VIEW | Event.SCAN:
             return _message(event_fields(event=command, key=first))
-        case "subscribe" | "unsubscribe":
+        case Event.SUBSCRIBE | Event.UNSUBSCRIBE:
             return _message(event_fields(event=command, key=first))
-        case "image":
+        case MsgType.IMAGE:
             return _message(
                 image_fields(
                     media_id=first or "wxsend_image_media_id",
@@ -423,7 +428,7 @@ def chat_message(command: str, *, words: list[str], rest: str) -> dict[str, Any]
                     msg_id=msg_id,
                 )
             )
-        case "voice":
+        case MsgType.VOICE:
             return _message(
                 voice_fields(
                     media_id="wxsend_voice_media_id",
@@ -432,17 +437,17 @@ def chat_message(command: str, *, words: list[str], rest: str) -> dict[str, Any]
                     msg_id=msg_id,
                 )
             )
-        case "location" if len(words) < 2:
+        case MsgType.LOCATION if len(words) < 2:
             raise SimulatorError("/location needs a latitude and a longitude: /location 23.1 113.3")
-        case "location":
+        case MsgType.LOCATION:
             return _message(
                 location_fields(
                     x=words[0], y=words[1], scale="20", label=" ".join(words[2:]), msg_id=msg_id
                 )
             )
-        case "event" if not first:
+        case MsgType.EVENT if not first:
             raise SimulatorError("/event needs an event name: /event LOCATION")
-        case "event":
+        case MsgType.EVENT:
             return _message(event_fields(event=first, key=" ".join(words[1:])))
     return None
 
@@ -471,27 +476,27 @@ def message_for(kind: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]
     """Return (MsgType, fields) for the subcommand `kind` and its options."""
     msg_id = options["msg_id"] if options.get("msg_id") is not None else new_msg_id()
     match kind:
-        case "text":
+        case MsgType.TEXT:
             return text_fields(content=" ".join(options["content"]), msg_id=msg_id)
-        case "image":
+        case MsgType.IMAGE:
             return image_fields(
                 media_id=options["media_id"], pic_url=options["pic_url"], msg_id=msg_id
             )
-        case "voice":
+        case MsgType.VOICE:
             return voice_fields(
                 media_id=options["media_id"],
                 audio_format=options["audio_format"],
                 recognition=options["recognition"],
                 msg_id=msg_id,
             )
-        case "video" | "shortvideo":
+        case MsgType.VIDEO | MsgType.SHORTVIDEO:
             return video_fields(
-                short=kind == "shortvideo",
+                short=kind == MsgType.SHORTVIDEO,
                 media_id=options["media_id"],
                 thumb_media_id=options["thumb_media_id"],
                 msg_id=msg_id,
             )
-        case "location":
+        case MsgType.LOCATION:
             return location_fields(
                 x=options["x"],
                 y=options["y"],
@@ -499,14 +504,14 @@ def message_for(kind: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]
                 label=options["label"],
                 msg_id=msg_id,
             )
-        case "link":
+        case MsgType.LINK:
             return link_fields(
                 title=options["title"],
                 description=options["description"],
                 url=options["link_url"],
                 msg_id=msg_id,
             )
-        case "miniprogrampage":
+        case MsgType.MINIPROGRAMPAGE:
             return miniprogrampage_fields(
                 app_id=options["mini_app_id"],
                 title=options["title"],
@@ -515,7 +520,7 @@ def message_for(kind: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]
                 thumb_media_id=options["thumb_media_id"],
                 msg_id=msg_id,
             )
-        case "event":
+        case MsgType.EVENT:
             return event_for(options)
     raise CommandError(f"Unknown message type {kind!r}.")
 
