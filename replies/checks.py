@@ -1,8 +1,9 @@
-"""System checks for the WECHAT_* settings (ids replies.W001, replies.E00x).
+"""System checks for the WECHAT_* settings and the admin's path (ids replies.W001, replies.E00x).
 
 A missing token is a warning in development (the site still starts, the endpoint refuses every
 request) and an error under `check --deploy`; a malformed key is always an error, because the
-endpoint could not decrypt a single message with it.
+endpoint could not decrypt a single message with it. An empty admin path is always an error: the
+admin would answer at the site's root, where every scanner looks first.
 """
 
 import re
@@ -79,3 +80,34 @@ def check_wechat_token_for_deploy(app_configs=None, **kwargs):
             id="replies.E001",
         )
     ]
+
+
+# The paths the endpoint and the health check answer on (wxsite/urls.py): the admin must not
+# share them, or it would shadow them (or they it) and lose the admin's security headers.
+_RESERVED_PATHS = ("wechat", "healthz")
+
+
+@checks.register(checks.Tags.security, checks.Tags.urls)
+def check_admin_url(app_configs=None, **kwargs):
+    """Report an empty DJANGO_ADMIN_URL and one that collides with the endpoint's path."""
+    path = settings.ADMIN_URL.strip("/")
+    if not path:
+        return [
+            checks.Error(
+                "DJANGO_ADMIN_URL is empty: the admin would be the site's root page.",
+                hint="Set DJANGO_ADMIN_URL to a path of its own, e.g. 'admin/' or a less "
+                "guessable one such as 'staff-7f3k/'; leave it unset for 'admin/'.",
+                id="replies.E006",
+            )
+        ]
+    first = path.split("/", 1)[0]
+    if first in _RESERVED_PATHS:
+        return [
+            checks.Error(
+                f"DJANGO_ADMIN_URL {settings.ADMIN_URL!r} is inside /{first}, which the "
+                "endpoint or the health check answers.",
+                hint="Choose another path for the admin, e.g. 'admin/'.",
+                id="replies.E007",
+            )
+        ]
+    return []

@@ -1,8 +1,9 @@
-"""System checks for the WECHAT_* settings."""
+"""System checks for the WECHAT_* settings and the admin's path."""
 
+import pytest
 from django.core import checks
 
-from replies.checks import check_wechat_settings, check_wechat_token_for_deploy
+from replies.checks import check_admin_url, check_wechat_settings, check_wechat_token_for_deploy
 
 
 def ids(messages):
@@ -44,3 +45,29 @@ def test_checks_are_registered_with_django(settings):
     settings.WECHAT_TOKEN = ""
     assert "replies.W001" in ids(checks.run_checks())
     assert "replies.E001" in ids(checks.run_checks(include_deployment_checks=True))
+
+
+@pytest.mark.parametrize("admin_url", ["admin/", "staff-7f3k/", "ops/admin/", "wechatadmin/"])
+def test_an_admin_path_of_its_own_passes(settings, admin_url):
+    settings.ADMIN_URL = admin_url
+    assert check_admin_url() == []
+
+
+@pytest.mark.parametrize("admin_url", ["", "/", "//"])
+def test_an_empty_admin_path_is_an_error(settings, admin_url):
+    # settings.py turns DJANGO_ADMIN_URL="" or "/" into "/": the admin at the site's root.
+    settings.ADMIN_URL = admin_url
+    problems = check_admin_url()
+    assert ids(problems) == {"replies.E006"}
+    assert isinstance(problems[0], checks.Error)
+
+
+@pytest.mark.parametrize("admin_url", ["wechat/", "healthz/", "wechat/admin/"])
+def test_an_admin_path_on_the_endpoint_is_an_error(settings, admin_url):
+    settings.ADMIN_URL = admin_url
+    assert ids(check_admin_url()) == {"replies.E007"}
+
+
+def test_the_admin_path_check_is_registered_with_django(settings):
+    settings.ADMIN_URL = "/"
+    assert "replies.E006" in ids(checks.run_checks())
