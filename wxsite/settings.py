@@ -5,9 +5,11 @@ admin in 简体中文. Production sets DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, 
 WECHAT_* values; `manage.py check --deploy` tells what is still missing. README.md has the table.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from wxsite.env import env_bool, env_int, env_list, env_str
 
@@ -21,12 +23,18 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "staff",  # before the admin: its admin/base_site.html adds the two-factor link
     "wxsite.apps.WxsiteAdminConfig",  # django.contrib.admin with the project's site class
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
     "replies",
     "insights",  # optional: remove to run without the insight pages
 ]
@@ -40,8 +48,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): gave a 2FA code
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
 ROOT_URLCONF = "wxsite.urls"
@@ -136,6 +147,75 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# The admin's Content-Security-Policy (django-csp): no inline script or style anywhere, so an
+# injected <script> or style attribute does nothing. /wechat/ and /healthz send none (see urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+
+# --- Staff accounts: passwords, login lockout, two-factor authentication ---------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "staff.backends.LockoutBackend",  # first: refuses a locked-out login before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+# django-axes counts failed logins in the database: every worker and host sees the same count (a
+# per-process cache would give each worker its own 5 tries), and the admin lists them under
+# "Access attempts". Logins are rare; the extra rows cost nothing.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("DJANGO_AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DJANGO_AXES_COOLOFF_MINUTES", 15))
+# Lock the account name, whatever address the attempts come from: a botnet that spreads its guesses
+# over thousands of addresses still gets 5 per cool-off, and colleagues behind one office NAT do not
+# lock each other out (locking by address would). The price: whoever knows a username can keep that
+# account paused; DJANGO_AXES_LOCKOUT_BY=username+ip confines the pause to the attacking address.
+AXES_LOCKOUT_BY = env_str("DJANGO_AXES_LOCKOUT_BY", "username").lower()
+if AXES_LOCKOUT_BY not in ("username", "username+ip"):
+    raise ImproperlyConfigured(
+        f"DJANGO_AXES_LOCKOUT_BY must be username or username+ip, got {AXES_LOCKOUT_BY!r}"
+    )
+AXES_LOCKOUT_PARAMETERS = (
+    ["username"] if AXES_LOCKOUT_BY == "username" else [["username", "ip_address"]]
+)
+# axes.W006 asks for the address in the key because other keys (a User-Agent, a cookie) can be
+# rotated; an account name cannot be rotated against that account, so locking by it is deliberate.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"] if AXES_LOCKOUT_BY == "username" else []
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every manage.py command's stderr
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Masked in the stored attempts and in axes' log lines (the password always is): a backup code
+# typed with a wrong password would otherwise sit in the database, still valid.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "csrfmiddlewaretoken"]
+AXES_LOCKOUT_CALLABLE = "staff.views.lockout_response"  # the admin's page, translated, 429
+AXES_CLIENT_IP_CALLABLE = "staff.client_ip.get_client_ip"
+# Reverse proxies in front of Django that append to X-Forwarded-For (0: none, the header is
+# ignored). The client is the address the outermost of them saw; see staff/client_ip.py.
+TRUSTED_PROXY_COUNT = env_int("DJANGO_TRUSTED_PROXY_COUNT", 0)
+# Who must log in to the admin with a second factor: off, superusers or staff (everyone). A user
+# who has a device always needs it, whatever this says.
+ADMIN_REQUIRE_2FA = env_str("DJANGO_ADMIN_REQUIRE_2FA", "off").lower()
+if ADMIN_REQUIRE_2FA not in ("off", "superusers", "staff"):
+    raise ImproperlyConfigured(
+        f"DJANGO_ADMIN_REQUIRE_2FA must be off, superusers or staff, got {ADMIN_REQUIRE_2FA!r}"
+    )
+OTP_TOTP_ISSUER = "wxsite"  # the name the authenticator app shows next to the code
 
 # --- WeChat ----------------------------------------------------------------------------------
 WECHAT_TOKEN = env_str("WECHAT_TOKEN")
@@ -175,6 +255,8 @@ LOGGING = {
         # "django.server") are dropped: their lines reach the root handler and its formatter.
         "django": {"handlers": [], "propagate": True},
         "django.server": {"handlers": [], "propagate": True},
+        # axes says INFO on every login and logout; failures and lockouts are WARNING.
+        "axes": {"level": "WARNING"},
         # Our endpoint answers 4xx itself and logs why; Django's per-4xx warning would be a
         # duplicate line without the reason.
         "django.request": {"level": "ERROR"},
