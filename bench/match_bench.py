@@ -4,7 +4,9 @@ Builds synthetic rule sets of 200, 10,000 and 100,000 keywords (Chinese and Lati
 50% exact, 35% contains, 10% prefix and 5% regex with at most 300 regexes, plus menu, follow,
 message-type and default rules), times `RuleIndex.build()` and `RuleIndex.find()` over a fixed set
 of about 1,000 realistic texts (hits and misses), and prints a Markdown table. Everything is
-seeded, so two runs on one machine compare. No Django needed:
+seeded, so two runs on one machine compare. It also times catastrophic-backtracking patterns
+(`(a+)+$` against "a"*30 + "b"), alone and inside an index: on RE2 they take microseconds, on a
+backtracking engine minutes. No Django needed:
 
     python bench/match_bench.py [--sizes 200,10000,100000] [--json PATH]
 """
@@ -37,6 +39,7 @@ from replies.rules.index import (  # noqa: E402 - the path above makes `replies`
     RuleSpec,
     Schedule,
     Trigger,
+    compile_pattern,
 )
 
 SEED = 20250314
@@ -201,6 +204,50 @@ def measure(keyword_total: int) -> dict:
     }
 
 
+# Patterns that backtrack exponentially on Python's re; RE2 must run them in linear time.
+CATASTROPHIC = ((r"(a+)+$", "a" * 30 + "b"), (r"(x+x+)+y", "x" * 40))
+CATASTROPHIC_BUDGET_S = 0.010  # per search; a backtracking engine would take minutes
+
+
+def measure_catastrophic() -> list[dict]:
+    """Time each catastrophic pattern alone and in an index, best of 5 (seconds)."""
+
+    def best_of(call, passes: int = 5) -> float:
+        timings = []
+        for _ in range(passes):
+            started = time.perf_counter()
+            call()
+            timings.append(time.perf_counter() - started)
+        return min(timings)
+
+    index = RuleIndex.build(
+        [
+            RuleSpec(
+                id=number,
+                name=f"catastrophic {number}",
+                priority=0,
+                created_at=NOW,
+                triggers=(Trigger(kind=KEYWORD, value=pattern, match=REGEX),),
+                payload={"reply": f"reply {number}"},
+            )
+            for number, (pattern, _) in enumerate(CATASTROPHIC, start=1)
+        ]
+    )
+    rows = []
+    for pattern, subject in CATASTROPHIC:
+        compiled = compile_pattern(pattern)
+        query = Query(msg_type="text", text=subject)
+        rows.append(
+            {
+                "pattern": pattern,
+                "subject_length": len(subject),
+                "search_s": best_of(lambda c=compiled, s=subject: c.search(s)),
+                "index_find_s": best_of(lambda q=query: index.find(q, now=NOW)),
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="keyword totals")
@@ -214,8 +261,25 @@ def main(argv: list[str] | None = None) -> int:
             f"| {row['keywords']:,} | {row['rules']:,} | {row['regexes']} | {row['build_s']:.3f} "
             f"| {row['find_us_median']:.1f} | {row['find_us_p99']:.1f} | {row['hit_rate']:.0%} |"
         )
+    catastrophic = measure_catastrophic()
+    print()
+    budget_ms = CATASTROPHIC_BUDGET_S * 1000
+    print(f"| catastrophic regex | text length | search ms | find ms | under {budget_ms:.0f} ms |")
+    print("|---|---:|---:|---:|:---:|")
+    for row in catastrophic:
+        worst = max(row["search_s"], row["index_find_s"])
+        print(
+            f"| `{row['pattern']}` | {row['subject_length']} | {row['search_s'] * 1000:.3f} "
+            f"| {row['index_find_s'] * 1000:.3f} "
+            f"| {'yes' if worst < CATASTROPHIC_BUDGET_S else 'NO'} |"
+        )
     if args.json:
-        payload = {"python": sys.version.split()[0], "seed": SEED, "results": results}
+        payload = {
+            "python": sys.version.split()[0],
+            "seed": SEED,
+            "results": results,
+            "catastrophic": catastrophic,
+        }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0
 

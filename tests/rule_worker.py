@@ -3,6 +3,7 @@
 Reads commands on stdin, one per line, answers one line each:
   match <text>            -> the reply text the rules give, or "-"
   set <keyword> <reply>   -> create or change the rule for <keyword>, answers "ok"
+  prefix                  -> the cache key prefix in use (CACHE_KEY_PREFIX from the environment)
 """
 
 import os
@@ -12,6 +13,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wxsite.settings")
 
 import django  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+# The test gives each run its own cache key prefix, so that it never touches (or has to flush)
+# anyone else's keys in a shared Redis. The cache is created on first use, after this.
+if os.environ.get("CACHE_KEY_PREFIX"):
+    settings.CACHES["default"]["KEY_PREFIX"] = os.environ["CACHE_KEY_PREFIX"]
 
 django.setup()
 
@@ -48,6 +55,10 @@ for line in sys.stdin:
     command, _, rest = line.strip().partition(" ")
     if command == "match":
         print(match(rest), flush=True)
+    elif command == "prefix":
+        from django.core.cache import cache
+
+        print(cache.key_prefix, flush=True)
     elif command == "set":
         keyword, _, reply = rest.partition(" ")
         print(set_rule(keyword, reply), flush=True)

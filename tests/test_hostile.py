@@ -1,4 +1,4 @@
-"""Hostile requests at the HTTP level: refused with the right 4xx, fast, leaking nothing.
+"""Hostile requests at the HTTP level: refused with the right 4xx, early, leaking nothing.
 
 One table, `CASES`: forged and misused signatures, every missing parameter (GET and POST),
 timestamps that are stale, in the future or not plain integers, bodies that are not XML, are
@@ -8,8 +8,10 @@ and content types WeChat never uses. Each case says the status it must get and, 
 operator must see, the SecurityEvent it must leave. A few cases are accepted on purpose (an
 unknown MsgType, another Content-Type, a huge but allowed Content): they say 200 and are stored.
 
-For every case: the status is the expected one (never 500), the answer comes in under a second,
-is short plain text with no traceback, setting, token, key or echo of the attacker's input, and
+For every case: the status is the expected one (never 500), a refused request never reaches
+the handling step (storage, rule matching) and a forbidden DOCTYPE never reaches lxml, the
+XML is parsed at most twice (outer envelope and decrypted message), the answer is short plain
+text with no traceback, setting, token, key or echo of the attacker's input, and
 a refused request leaves no Message row. Tests after the table cover what needs two requests
 (replays, WeChat's own retries) or a look inside the server (how much of a body it reads).
 """
@@ -30,8 +32,9 @@ from django.test.client import ClientHandler
 from lxml import etree
 
 from replies.endpoint import security_log as security
+from replies.endpoint import views
 from replies.models import Message, SecurityEvent
-from replies.protocol import compute_signature, decode_aes_key, encrypt_message, parse_xml
+from replies.protocol import compute_signature, decode_aes_key, encrypt_message, messages, parse_xml
 from replies.protocol.client import build_message_xml
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OLD_AES_KEY, OPENID, TOKEN
 
@@ -594,17 +597,54 @@ def test_the_table_is_big_enough():
     assert len(refused) >= 40 and len(CASES) >= 60
 
 
+class CountingEtree:
+    """Stands in for lxml.etree inside replies.protocol.messages, counting parser runs."""
+
+    def __init__(self):
+        self.parsed = 0
+
+    def __getattr__(self, name):
+        return getattr(etree, name)
+
+    def fromstring(self, body, parser=None):
+        self.parsed += 1
+        return etree.fromstring(body, parser)
+
+
+@pytest.fixture
+def steps(monkeypatch):
+    """Count parser runs and calls of the handling step (storage and rule matching)."""
+    parser = CountingEtree()
+    handled = []
+    real_handle = views.handle_message
+
+    def counting_handle(**kwargs):
+        handled.append(kwargs["opened"].mode)
+        return real_handle(**kwargs)
+
+    monkeypatch.setattr(messages, "etree", parser)
+    monkeypatch.setattr(views, "handle_message", counting_handle)
+    return parser, handled
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_hostile_request(wechat, settings, name):
+def test_hostile_request(wechat, settings, name, steps):
     case = CASES[name]
     request = case.build(wechat, settings)
-    started = time.perf_counter()
+    parser, handled = steps
     response = send(wechat, request)
-    elapsed = time.perf_counter() - started
 
     assert response.status_code == case.status, response.content[:300]
-    assert elapsed < 1.0, f"answered in {elapsed:.2f} s"
+    # What stood for "answers in under a second": no case parses more than the envelope and
+    # the message, and a refusal comes before the handling step, never after it.
+    assert parser.parsed <= 2, parser.parsed
+    if case.event == "forbidden_xml":
+        # Only an encrypted request's envelope may have been parsed; the DOCTYPE never is.
+        query = request.query if isinstance(request.query, str) else urlencode(request.query)
+        envelope = 1 if "encrypt_type=aes" in query.lower() else 0
+        assert parser.parsed <= envelope, "a DOCTYPE is refused before lxml sees it"
     if case.status == 200:
+        assert len(handled) == (1 if request.method == "POST" else 0), handled
         assert SecurityEvent.objects.count() == 0
         if request.method == "POST":
             message = Message.objects.get()
@@ -612,6 +652,7 @@ def test_hostile_request(wechat, settings, name):
                 assert case.check(message) is not False
         return
 
+    assert handled == [], "a refused request never reaches handle_message"
     text = response.content.decode("utf-8", "replace")
     if case.status != 405:  # Django's own 405 is empty, with an Allow header
         assert 0 < len(text) <= 200, "a short reason, not a page"
@@ -646,10 +687,8 @@ def test_captured_plaintext_query_with_another_body_is_refused_and_the_same_requ
         wechat.xml("text", Content="价格"),  # another message
         wechat.xml("event", Event="subscribe"),
     ):
-        started = time.perf_counter()
         response = wechat.post_raw(query, forged)
         assert response.status_code == 403, response.content
-        assert time.perf_counter() - started < 1.0
     assert Message.objects.count() == 1
     assert set(SecurityEvent.objects.values_list("code", flat=True)) == {"replayed_request"}
 
@@ -766,17 +805,14 @@ def post_stream(query: dict, stream: CountingInput, content_length: str | None):
     }
     if content_length is not None:
         environ["CONTENT_LENGTH"] = content_length
-    started = time.perf_counter()
-    response = ClientHandler(enforce_csrf_checks=False)(environ)
-    return response, time.perf_counter() - started
+    return ClientHandler(enforce_csrf_checks=False)(environ)
 
 
 def test_a_10_mb_body_is_refused_413_before_a_byte_of_it_is_read():
     stream = CountingInput(10 * 1024 * 1024)
-    response, elapsed = post_stream(signed_query(), stream, str(10 * 1024 * 1024))
+    response = post_stream(signed_query(), stream, str(10 * 1024 * 1024))
     assert response.status_code == 413
     assert stream.consumed == 0
-    assert elapsed < 1.0
 
 
 @pytest.mark.parametrize(
@@ -789,7 +825,6 @@ def test_a_10_mb_body_is_refused_413_before_a_byte_of_it_is_read():
 )
 def test_a_huge_stream_is_read_no_further_than_the_limit(declared, status, most):
     stream = CountingInput(10 * 1024 * 1024)
-    response, elapsed = post_stream(signed_query(), stream, declared)
+    response = post_stream(signed_query(), stream, declared)
     assert response.status_code == status
     assert stream.consumed <= most
-    assert elapsed < 1.0

@@ -176,6 +176,7 @@ def test_sustained_mixed_load_stores_every_message_once_and_edits_reach_every_wo
     # Keeps answering: every request answered 200, quickly.
     failures = Counter((r.status, r.error[:60]) for r in results if r.status != 200)
     assert not failures, failures
+    # A system test of WeChat's 5-second protocol deadline under sustained load, not a micro-timing.
     assert stats["p99_ms"] < 1000
     assert len(edits) >= 3, "the load ran too short to edit the rule several times"
 
@@ -244,19 +245,18 @@ def test_sustained_mixed_load_stores_every_message_once_and_edits_reach_every_wo
 
 def test_a_10_mb_body_is_refused_413_without_being_read(server):
     """The declared length alone refuses it: the server answers while most of the body is
-    still unsent, so it cannot have read it."""
+    still unsent (the socket stays open, the rest never comes), so it cannot have read it."""
     traffic = Traffic(CREDENTIALS, account=ACCOUNT, seed=300)
     delivery = traffic.text("big", mode="plain")
     declared = 10 * 1024 * 1024
     path = "/wechat/?" + "&".join(f"{k}={v}" for k, v in delivery.query.items())
-    sock, sent_at = send_partial(
+    sock, _ = send_partial(
         server.address, path=path, declared_length=declared, body_prefix=b"<xml>" + b"a" * 65536
     )
     try:
+        # A server waiting for the 10 MB would never answer: only 64 kB of it is ever sent.
         status, body = read_response(sock, timeout=5)
-        elapsed = time.time() - sent_at
     finally:
         sock.close()
     assert status == 413, body
-    assert elapsed < 1.0
     assert server.healthz() == 200

@@ -1,6 +1,7 @@
 """Rules answer followers through the endpoint; edits reach the index at once."""
 
 import time
+from uuid import uuid4
 
 import pytest
 from django.utils import timezone
@@ -202,13 +203,21 @@ def test_index_is_not_rebuilt_when_nothing_changed(wechat, django_assert_max_num
 
 
 def test_shared_cache_carries_the_version(wechat, settings):
+    """Under a key prefix of this test's own: the cache may be a shared Redis (CACHE_URL), so
+    the test neither clears it nor reads anyone else's version, and deletes only its key."""
     settings.SHARED_CACHE = True
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"wxsite-test-{uuid4().hex}"}
+    }
     from django.core.cache import cache
 
-    cache.clear()
-    make_rule(keywords=["hi"], text="v1")
-    assert reply_to(wechat, Content="hi")["Content"] == "v1"
-    assert cache.get(matching.VERSION_CACHE_KEY) == RulesetVersion.objects.get().version
+    try:
+        assert cache.get(matching.VERSION_CACHE_KEY) is None
+        make_rule(keywords=["hi"], text="v1")
+        assert reply_to(wechat, Content="hi")["Content"] == "v1"
+        assert cache.get(matching.VERSION_CACHE_KEY) == RulesetVersion.objects.get().version
+    finally:
+        cache.delete(matching.VERSION_CACHE_KEY)
 
 
 def test_unreachable_database_keeps_the_last_index(monkeypatch):

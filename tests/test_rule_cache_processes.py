@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -58,17 +59,36 @@ def worker_env(tmp_path):
     return env
 
 
-@pytest.mark.parametrize("cache", ["database", "redis"])
-def test_edit_in_one_worker_reaches_the_others_on_their_next_message(worker_env, cache):
-    if cache == "redis":
-        if not redis_available():
-            pytest.skip("Redis is not running on 127.0.0.1:6379")
-        worker_env["CACHE_URL"] = "redis://127.0.0.1:6379/15"
-        import redis
+@pytest.fixture
+def redis_prefix(worker_env):
+    """Point the workers at Redis under a key prefix of their own; delete only those keys.
 
-        redis.Redis(db=15).flushdb()
+    Redis may be shared (other test runs, a developer's own site): never flush it.
+    """
+    if not redis_available():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    import redis
+
+    prefix = f"wxsite-test-{uuid4().hex}"
+    worker_env["CACHE_URL"] = "redis://127.0.0.1:6379/15"
+    worker_env["CACHE_KEY_PREFIX"] = prefix
+    client = redis.Redis(host="127.0.0.1", port=6379, db=15)
+    yield prefix, client
+    ours = list(client.scan_iter(match=f"{prefix}:*"))
+    if ours:
+        client.delete(*ours)
+    client.close()
+
+
+@pytest.mark.parametrize("cache", ["database", "redis"])
+def test_edit_in_one_worker_reaches_the_others_on_their_next_message(request, worker_env, cache):
+    redis_client = prefix = None
+    if cache == "redis":
+        prefix, redis_client = request.getfixturevalue("redis_prefix")
     workers = [Worker(worker_env) for _ in range(WORKERS)]
     try:
+        if prefix:
+            assert [w.ask("prefix") for w in workers] == [prefix] * WORKERS
         assert [w.ask("match hi") for w in workers] == ["-"] * WORKERS
         assert workers[0].ask("set hi v1") == "ok"
         assert [w.ask("match hi") for w in workers] == ["v1"] * WORKERS
@@ -76,6 +96,9 @@ def test_edit_in_one_worker_reaches_the_others_on_their_next_message(worker_env,
         assert [w.ask("match hi") for w in workers] == ["v2"] * WORKERS
         assert workers[2].ask("set bye ciao") == "ok"
         assert [w.ask("match bye") for w in workers] == ["ciao"] * WORKERS
+        if redis_client is not None:
+            # The version went through Redis, under this run's prefix and no other.
+            assert list(redis_client.scan_iter(match=f"{prefix}:*"))
     finally:
         for worker in workers:
             worker.stop()
