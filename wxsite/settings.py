@@ -108,7 +108,8 @@ if _cache_url.startswith(("redis://", "rediss://", "unix://")):
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": _cache_url,
-            "KEY_PREFIX": "wxsite",
+            # Tests give each run its own prefix; nothing ever flushes a shared Redis.
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "wxsite"),
         }
     }
 else:
