@@ -1,8 +1,8 @@
 """The staff groups every deployment starts with, kept in step with the models after migrate.
 
-"Log readers" may read the message log and security events (and look at rules and the tester)
-but change nothing; "Rule editors" may also add, change and delete reply rules. Superusers need
-neither. Assign people to a group in the admin under Users.
+"Log readers" may read the message log, security events and spool conflicts (and look at rules
+and the tester) but change nothing; "Rule editors" may also add, change and delete reply rules.
+Superusers need neither. Assign people to a group in the admin under Users.
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -13,6 +13,7 @@ RULE_EDITORS = "Rule editors"
 _READ = [
     "view_message",
     "view_securityevent",
+    "view_spoolconflict",
     "view_replyrule",
     "view_trigger",
     "view_rulereply",

@@ -509,3 +509,47 @@ class SecurityEvent(models.Model):
     def __str__(self):
         when = timezone.localtime(self.occurred_at)
         return f"{self.code} · {self.ip or '?'} · {when:%Y-%m-%d %H:%M:%S}"
+
+
+class SpoolConflict(models.Model):
+    """A spooled message that replay found at odds with a stored one, kept for a person to judge.
+
+    Both came under the same dedup key or the same signed query but differ in content, so one
+    may be a forgery riding on a captured plaintext signature. Replay keeps the stored row as it
+    is and moves the spooled file to the spool's conflicts/ folder instead of deleting it.
+    """
+
+    class Kind(models.TextChoices):
+        DEDUP_KEY = "dedup_key", _("same message key, other content")
+        REQUEST_KEY = "request_key", _("same signed query, other message")
+
+    detected_at = models.DateTimeField(_("detected at"), default=timezone.now)
+    kind = models.CharField(_("conflict"), max_length=16, choices=Kind.choices)
+    file_name = models.CharField(
+        _("file"),
+        max_length=100,
+        help_text=_("In the spool's conflicts/ folder, e.g. 3f2a…c41e-9b0d5e1a2f3c.json."),
+    )
+    dedup_key = models.CharField(_("dedup key"), max_length=40)
+    request_key = models.CharField(_("request key"), max_length=40, blank=True)
+    spooled_xml = models.TextField(
+        _("spooled XML"), help_text=_("The message kept in the spool, as WeChat sent it.")
+    )
+    spooled_received_at = models.DateTimeField(_("spooled message received at"), null=True)
+    # An id, not a foreign key: purging old messages must not touch (or be slowed by) this.
+    stored_message_id = models.BigIntegerField(
+        _("stored message"),
+        null=True,
+        help_text=_("The id of the stored message it collided with, e.g. 1234."),
+    )
+
+    class Meta:
+        verbose_name = _("spool conflict")
+        verbose_name_plural = _("spool conflicts")
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["file_name"], name="spoolconflict_file_unique"),
+        ]
+
+    def __str__(self):
+        return self.file_name

@@ -13,6 +13,7 @@ how long the INSERT may wait; gunicorn's timeout then kills the worker and WeCha
 nothing — the message is lost.
 """
 
+import dataclasses
 import os
 import signal
 import threading
@@ -96,7 +97,12 @@ def drain_by_traffic(server, traffic, *, timeout: float = 30) -> list:
         assert traffic.post(server.address, delivery).status == 200
         sent.append(delivery)
         time.sleep(0.25)
-    wait_for(lambda: not list(server.spool_dir.iterdir()), timeout=5, message="temp files left")
+    # Request-key markers stay until their signed query is stale; nothing else may be left.
+    wait_for(
+        lambda: not [p for p in server.spool_dir.iterdir() if p.suffix != ".request"],
+        timeout=5,
+        message="temp files left",
+    )
     return sent
 
 
@@ -188,6 +194,46 @@ def test_database_outage_answers_from_cached_rules_spools_and_loses_nothing(prox
     assert result.status == 200 and traffic.open(delivery, result) == answers[delivery.seq]
     assert server.sql("SELECT count(*) FROM replies_message")[0][0] == rows_after[0]
     assert server.healthz() == 200
+
+
+@needs_postgres
+def test_a_signed_query_reused_with_other_bodies_during_an_outage_stores_only_the_first(proxied):
+    """Plaintext mode signs the query, not the body: during an outage the spool must refuse a
+    captured query with another body as the database does, across every worker."""
+    server, proxy = proxied
+    traffic = Traffic(CREDENTIALS, account=ACCOUNT, seed=507)
+    warm_every_worker(server, traffic, workers=4)
+
+    def reusing(delivery, count):
+        others = [traffic.text(f"forged {i}", mode="plain") for i in range(count)]
+        return [dataclasses.replace(delivery, body=o.xml, xml=o.xml) for o in others]
+
+    genuine = traffic.text("价格", mode="plain")
+    forged = reusing(genuine, 7)
+    raced = traffic.text("价格", mode="plain")
+    racers = [raced, *reusing(raced, 7)]
+    proxy.cut()
+    try:
+        first = traffic.post(server.address, genuine, timeout=10)
+        assert first.status == 200, (first.body, server.log_tail())
+        results = at_once(7, lambda i: traffic.post(server.address, forged[i], timeout=10))
+        assert [r.status for r in results] == [403] * 7
+        retry = traffic.post(server.address, genuine, timeout=10)
+        assert retry.status == 200 and retry.body == first.body
+        results = at_once(8, lambda i: traffic.post(server.address, racers[i], timeout=10))
+        assert sorted(r.status for r in results) == [200] + [403] * 7
+        (winner,) = [racers[i] for i, r in enumerate(results) if r.status == 200]
+        assert len(server.spooled()) == 2
+    finally:
+        proxy.restore()
+    drain_by_traffic(server, traffic)
+
+    def stored(deliveries):
+        bodies = [d.body.decode() for d in deliveries]
+        return server.sql("SELECT raw_xml FROM replies_message WHERE raw_xml = ANY(%s)", (bodies,))
+
+    assert stored([genuine, *forged]) == [(genuine.body.decode(),)]
+    assert stored(racers) == [(winner.body.decode(),)]
 
 
 @needs_postgres

@@ -18,8 +18,13 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from replies.endpoint.deadline import database_deadline
-from replies.endpoint.errors import ReplayedRequest, StorageUnavailable
-from replies.endpoint.spool import drain_spool_soon, spool_message, spooled_reply
+from replies.endpoint.errors import (
+    DatabaseMisconfigured,
+    ReplayedRequest,
+    StorageUnavailable,
+    is_outage,
+)
+from replies.endpoint.spool import drain_spool_soon, message_xml, spool_message, spooled_reply
 from replies.models import Message
 from replies.protocol import (
     NO_REPLY,
@@ -28,7 +33,7 @@ from replies.protocol import (
     render_reply,
     summarize_reply,
 )
-from replies.rules.choice import choose_reply
+from replies.rules.choice import ReplyChoice, choose_reply
 
 logger = logging.getLogger("replies.endpoint")
 
@@ -79,23 +84,57 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
 
     `started` is the time.perf_counter() value when the request arrived, for the stored
     handling time and the database deadline (WECHAT_DATABASE_DEADLINE seconds after it).
+    Raises DatabaseMisconfigured (503) when the database answers but its schema is not ready:
+    spooling then would hide the fault while every message piled up on disk.
     """
     message = opened.message
     now = timezone.now()
     deadline_at = started + settings.WECHAT_DATABASE_DEADLINE
-    choice = choose_reply(message, now=now, deadline_at=deadline_at)
-    if choice is None:
-        reply_xml, reply_type, summary = NO_REPLY, "", ""
-    else:
+    try:
+        # An outage is handled inside (the index in memory answers); only a schema fault
+        # comes out here.
+        choice = choose_reply(message, now=now, deadline_at=deadline_at)
+    except DatabaseError as error:
+        raise _schema_not_ready(error, dedup_key_for(message)) from error
+    row = _row_for(opened, choice, now=now)
+    row.handling_ms = round((time.perf_counter() - started) * 1000, 3)
+    spooled = spooled_reply(row)
+    if spooled is not None:  # a retry of a message kept in the spool during an outage
+        return _handled(message, spooled.encode() or NO_REPLY, duplicate=True, spooled=True)
+    try:
+        with database_deadline(deadline_at):
+            _insert(row)
+    except IntegrityError:
+        return _answer_retry(row, message)
+    except DatabaseError as error:
+        if not is_outage(error):
+            raise _schema_not_ready(error, row.dedup_key) from error
+        return _spool(row, message)
+    drain_spool_soon()
+    return HandledMessage(
+        reply_xml=row.reply_xml.encode() or NO_REPLY,
+        message_id=row.pk,
+        duplicate=False,
+        msg_type=message.msg_type,
+        event=message.event,
+        rule_id=row.rule_id,
+    )
+
+
+def _row_for(opened: OpenedRequest, choice: ReplyChoice | None, *, now: datetime) -> Message:
+    """Return the unsaved Message row for `opened`, with the reply `choice` rendered into it."""
+    message = opened.message
+    reply_xml, reply_type, summary = "", "", ""
+    if choice is not None:
         reply_xml = render_reply(
             choice.reply,
             to_user=message.from_user,
             from_user=message.to_user,
             create_time=int(now.timestamp()),
             in_reply_to=message.msg_type,
-        )
+        ).decode()
         reply_type, summary = choice.reply.msg_type, summarize_reply(choice.reply)
-    row = Message(
+    return Message(
         dedup_key=dedup_key_for(message),
         request_key=request_key_for(opened),
         mode=opened.mode,
@@ -104,31 +143,23 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
         received_at=now,
         reply_type=reply_type,
         reply_summary=summary,
-        reply_xml="" if choice is None else reply_xml.decode(),
+        reply_xml=reply_xml,
         rule_id=None if choice is None else choice.rule_id,
         rule_name="" if choice is None else choice.rule_name[:60],
         **columns_for(message),
     )
-    row.handling_ms = round((time.perf_counter() - started) * 1000, 3)
-    spooled = spooled_reply(row.dedup_key)
-    if spooled is not None:  # a retry of a message kept in the spool during an outage
-        return _handled(message, spooled.encode() or NO_REPLY, duplicate=True, spooled=True)
-    try:
-        with database_deadline(deadline_at):
-            _insert(row)
-    except IntegrityError:
-        return _answer_retry(row, message)
-    except DatabaseError:
-        return _spool(row, message)
-    drain_spool_soon()
-    return HandledMessage(
-        reply_xml=reply_xml,
-        message_id=row.pk,
-        duplicate=False,
-        msg_type=message.msg_type,
-        event=message.event,
-        rule_id=None if choice is None else choice.rule_id,
+
+
+def _schema_not_ready(error: DatabaseError, dedup_key: str) -> DatabaseMisconfigured:
+    """Log a database fault that is not an outage, loudly, and return the 503 to raise."""
+    logger.critical(
+        "database refused message %s with %s, not an outage (missing migration, table or "
+        "column?): answering 503 and NOT spooling; run manage.py migrate",
+        dedup_key,
+        type(error).__name__,
+        exc_info=True,
     )
+    return DatabaseMisconfigured()
 
 
 def _insert(row: Message) -> None:
@@ -171,26 +202,44 @@ def _spool(row: Message, message: IncomingMessage) -> HandledMessage:
 
 
 def _answer_retry(row: Message, message: IncomingMessage) -> HandledMessage:
-    stored = (
-        Message.objects.filter(dedup_key=row.dedup_key)
-        .values("pk", "reply_xml", "raw_xml", "decrypted_xml")
-        .first()
-    )
-    if stored is None:
-        # The INSERT collided on request_key alone: same signed query, different message.
-        raise ReplayedRequest()
-    if (stored["decrypted_xml"] or stored["raw_xml"]) != (row.decrypted_xml or row.raw_xml):
-        # Same MsgId, sender and time but other content: not WeChat's retry (which repeats the
-        # message exactly) but a forgery riding on a captured signature.
+    """Answer an INSERT that hit a unique key: WeChat's retry gets the stored reply back."""
+    try:
+        stored = _stored_twin(row)
+    except DatabaseError as error:
+        if not is_outage(error):
+            raise _schema_not_ready(error, row.dedup_key) from error
+        # The row exists (the INSERT collided with it) but the database went away before we
+        # could read it: let WeChat retry rather than guess which reply it was sent.
+        logger.error("database lost while reading the stored %s", row.dedup_key, exc_info=True)
+        raise StorageUnavailable() from None
+    if stored is None or message_xml(stored) != message_xml(row):
+        # The same signed query carried another message, or the same MsgId, sender and time
+        # came with other content: not WeChat's retry (which repeats the message exactly) but
+        # a forgery riding on a captured signature.
         raise ReplayedRequest()
     return HandledMessage(
-        reply_xml=stored["reply_xml"].encode() or NO_REPLY,
-        message_id=stored["pk"],
+        reply_xml=stored.reply_xml.encode() or NO_REPLY,
+        message_id=stored.pk,
         duplicate=True,
         msg_type=message.msg_type,
         event=message.event,
         rule_id=None,
     )
+
+
+def _stored_twin(row: Message) -> Message | None:
+    """Return the stored row `row` collided with: by dedup key, else by request key.
+
+    Raises DatabaseMisconfigured when neither exists: the IntegrityError was then not a
+    unique key at all (a NOT NULL or CHECK the code does not know: a schema out of step).
+    """
+    fields = ("pk", "reply_xml", "raw_xml", "decrypted_xml")
+    stored = Message.objects.filter(dedup_key=row.dedup_key).only(*fields).first()
+    if stored is not None:
+        return stored
+    if Message.objects.filter(request_key=row.request_key).exists():
+        return None
+    raise _schema_not_ready(IntegrityError("no row holds the key"), row.dedup_key)
 
 
 def _clip(value: str, field: str) -> str:

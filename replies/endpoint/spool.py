@@ -2,13 +2,27 @@
 
 WeChat never redelivers a message after its three quick tries, so when the database is down or
 locked the endpoint still answers (from the rule index it has in memory) and writes the message,
-reply included, to one file per message here: written to a temporary name, fsynced, then renamed,
-so a file is either whole or absent. The file is named by the message's dedup key, which makes a
-retry during the outage find the same file and get the same reply. `replay_spool` (a command,
-run at start-up, and by any worker that stored a message after seeing files here) moves the files
-into the database; the unique dedup key makes a replay that races another one harmless.
+reply included, to one file per message here. `replay_spool` (a command, run at start-up, and by
+any worker that stored a message after seeing files here) moves the files into the database.
+
+The spool keeps the database's two promises while the database cannot:
+
+- one message, one file: the file is named by the message's dedup key and created exclusively
+  (written and fsynced under a temporary name, then hard-linked to its name, which fails if the
+  name exists), so the first arrival wins and WeChat's retry finds it and gets the same reply;
+- one signed query, one message: a marker file named by the request key (timestamp + nonce) is
+  claimed the same way before the message file is written. The same query with the same body is
+  WeChat's retry; with another body it is a forgery riding on a captured plaintext signature,
+  refused with 403 as the database's unique request key would.
+
+Replay never deletes a file whose message differs from a stored row with the same dedup key or
+request key: it moves the file to `conflicts/` and records a SpoolConflict for the admin, so
+neither the stored row nor the spooled message is lost and a person decides which is genuine.
+Markers stay until the signed query is long past the timestamp window (nothing can reuse it
+then), and replay removes them after that.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -20,12 +34,16 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
 
-from replies.models import Message
+from replies.endpoint.errors import ReplayedRequest, is_outage
+from replies.models import Message, SpoolConflict
 
 logger = logging.getLogger("replies.spool")
 
 SUFFIX = ".json"
+MARKER_SUFFIX = ".request"
+CONFLICTS = "conflicts"
 # How often (seconds) a worker looks at the spool directory after a successful write.
 DRAIN_CHECK_INTERVAL = 5.0
 
@@ -36,14 +54,37 @@ class ReplayResult:
     already_stored: int = 0
     failed: int = 0
     remaining: int = 0
+    conflicts: int = 0
 
 
 def spool_dir() -> Path:
     return Path(settings.WECHAT_SPOOL_DIR)
 
 
+def conflicts_dir() -> Path:
+    return spool_dir() / CONFLICTS
+
+
 def _path_for(dedup_key: str) -> Path:
     return spool_dir() / f"{dedup_key}{SUFFIX}"
+
+
+def _marker_for(request_key: str) -> Path:
+    return spool_dir() / f"{request_key}{MARKER_SUFFIX}"
+
+
+def message_xml(row: Message) -> str:
+    """Return the message as WeChat sent it (decrypted in safe mode): what its retry repeats."""
+    return row.decrypted_xml or row.raw_xml
+
+
+def _spooled_xml(data: dict) -> str:
+    """Return `message_xml` of a spooled row, from its JSON."""
+    return data.get("decrypted_xml") or data.get("raw_xml") or ""
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _row_to_json(row: Message) -> dict:
@@ -68,53 +109,119 @@ def _row_from_json(data: dict) -> Message:
     return Message(**fields)
 
 
-def spooled_reply(dedup_key: str) -> str | None:
-    """Return the reply XML stored with a spooled message ("" for none), or None if absent."""
+def _read_json(path: Path) -> dict | None:
+    """Return a spool file's content, or None if it is absent; OSError if it is unreadable."""
     try:
-        with open(_path_for(dedup_key), encoding="utf-8") as file:
-            return json.load(file).get("reply_xml", "")
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
-        logger.exception("spool file for %s unreadable", dedup_key)
-        return None
+    except ValueError as error:  # not JSON: a disk fault, since every file is written whole
+        raise OSError(f"spool file {path.name} is not JSON") from error
 
 
-def spool_message(row: Message) -> str:
-    """Write `row` to the spool and return the reply XML to answer with.
+# --- writing: each name is created once, whole, and durably -----------------------------------
 
-    If the message is already spooled (a retry during the outage), return the reply stored with
-    it instead. Raises OSError when the disk refuses the write (full, read-only).
+
+def _create_exclusive(path: Path, data: bytes) -> bool:
+    """Create `path` holding `data`, durably; return False (writing nothing) if it exists.
+
+    Written and fsynced under a temporary name, then hard-linked to `path`: link() fails when
+    the name exists, and a reader never sees a half-written file. Raises OSError when the disk
+    refuses (full, read-only).
     """
-    existing = spooled_reply(row.dedup_key)
-    if existing is not None:
-        return existing
-    directory = spool_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    final = _path_for(row.dedup_key)
-    temporary = directory / f".{row.dedup_key}.{os.getpid()}.{threading.get_ident()}.tmp"
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(temporary, "w", encoding="utf-8") as file:
-            json.dump(_row_to_json(row), file, ensure_ascii=False)
+        with open(temporary, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, final)
-        _fsync_directory(directory)
-    except OSError:
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        _fsync_directory(path.parent)
+        return True
+    finally:
         temporary.unlink(missing_ok=True)
-        raise
-    logger.warning("database unavailable: message %s spooled to %s", row.dedup_key, final)
-    _state.has_files = True
-    return row.reply_xml
 
 
 def _fsync_directory(directory: Path) -> None:
-    # The rename is only durable once the directory entry is on disk.
+    # A new name is only durable once the directory entry is on disk.
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _marker_data(row: Message) -> dict:
+    return {"dedup_key": row.dedup_key, "xml_sha1": _digest(message_xml(row))}
+
+
+def _claim_request_key(row: Message) -> None:
+    """Claim `row`'s signed query for it; raise ReplayedRequest if another body holds it."""
+    if not row.request_key:
+        return
+    data = _marker_data(row)
+    encoded = json.dumps(data).encode()
+    for _attempt in range(2):  # the second only if a stale marker vanished meanwhile
+        if _create_exclusive(_marker_for(row.request_key), encoded):
+            return
+        held = _read_json(_marker_for(row.request_key))
+        if held is None:
+            continue
+        if held != data:
+            raise ReplayedRequest()
+        return  # WeChat's retry: the same query with the same body
+
+
+def spooled_reply(row: Message) -> str | None:
+    """Return the reply spooled with `row`'s message ("" for none), or None if not spooled.
+
+    Raises ReplayedRequest when the spool holds `row`'s signed query or its dedup key with
+    another message: the database would refuse it the same way.
+    """
+    try:
+        if row.request_key:
+            held = _read_json(_marker_for(row.request_key))
+            if held is not None and held != _marker_data(row):
+                raise ReplayedRequest()
+        data = _read_json(_path_for(row.dedup_key))
+    except OSError:
+        logger.exception("spool file for %s unreadable", row.dedup_key)
+        return None
+    if data is None:
+        return None
+    if _spooled_xml(data) != message_xml(row):
+        raise ReplayedRequest()
+    return data.get("reply_xml", "")
+
+
+def spool_message(row: Message) -> str:
+    """Write `row` to the spool and return the reply XML to answer with.
+
+    The first arrival of a message and of a signed query wins: a retry (same query, same
+    body) gets the reply spooled with the first; another body under a spooled query or dedup
+    key raises ReplayedRequest. Raises OSError when the disk refuses the write (full,
+    read-only).
+    """
+    spool_dir().mkdir(parents=True, exist_ok=True)
+    _claim_request_key(row)
+    path = _path_for(row.dedup_key)
+    if not _create_exclusive(path, json.dumps(_row_to_json(row), ensure_ascii=False).encode()):
+        existing = _read_json(path)
+        if existing is None:
+            raise OSError(f"spool file {path.name} vanished while being read")
+        if _spooled_xml(existing) != message_xml(row):
+            raise ReplayedRequest()
+        return existing.get("reply_xml", "")
+    logger.warning("database unavailable: message %s spooled to %s", row.dedup_key, path)
+    _state.has_files = True
+    return row.reply_xml
+
+
+# --- replay ------------------------------------------------------------------------------------
 
 
 def spooled_files() -> list[Path]:
@@ -128,41 +235,145 @@ def spooled_files() -> list[Path]:
     )
 
 
+class _DatabaseDown(Exception):
+    """Replay stops: the database is still unreachable."""
+
+
 def replay_spool(*, limit: int | None = None) -> ReplayResult:
     """Move spooled messages into the database, oldest file name first; stop at the first
-    database error (it is still down) and leave the rest for the next run."""
-    stored = already = failed = 0
+    sign of an outage and leave the rest for the next run."""
+    counts = {"stored": 0, "already": 0, "failed": 0, "conflicts": 0}
     files = spooled_files()
     for path in files[:limit]:
         try:
-            with open(path, encoding="utf-8") as file:
-                row = _row_from_json(json.load(file))
-        except FileNotFoundError:
-            continue  # another worker replayed it meanwhile
-        except (OSError, ValueError):
-            logger.exception("spool file %s unreadable; left in place", path.name)
-            failed += 1
-            continue
+            counts[_replay_file(path)] += 1
+        except _DatabaseDown:
+            logger.warning(
+                "database still unavailable; %d spooled messages wait",
+                len(files) - counts["stored"] - counts["already"] - counts["conflicts"],
+            )
+            break
+    _forget_stale_markers()
+    remaining = len(spooled_files())
+    if counts["stored"] or counts["already"] or counts["conflicts"]:
+        logger.info(
+            "spool replayed: %d stored, %d already stored, %d conflicts, %d remaining",
+            counts["stored"],
+            counts["already"],
+            counts["conflicts"],
+            remaining,
+        )
+    _state.has_files = remaining > 0
+    return ReplayResult(
+        stored=counts["stored"],
+        already_stored=counts["already"],
+        failed=counts["failed"],
+        remaining=remaining,
+        conflicts=counts["conflicts"],
+    )
+
+
+def _replay_file(path: Path) -> str:
+    """Store one spooled file; return which count it adds to. Raises _DatabaseDown."""
+    try:
+        data = _read_json(path)
+    except OSError:
+        logger.exception("spool file %s unreadable; left in place", path.name)
+        return "failed"
+    if data is None:
+        return "already"  # another worker replayed it meanwhile
+    row = _row_from_json(data)
+    try:
         try:
             with transaction.atomic():
                 row.save(force_insert=True)
-            stored += 1
         except IntegrityError:
-            already += 1  # the retry reached the database first, or a replay raced us
-        except DatabaseError:
-            logger.warning(
-                "database still unavailable; %d spooled messages wait",
-                len(files) - stored - already,
-            )
-            break
-        path.unlink(missing_ok=True)
-    remaining = len(spooled_files())
-    if stored or already:
-        logger.info(
-            "spool replayed: %d stored, %d already stored, %d remaining", stored, already, remaining
+            return _settle_collision(path, row)
+    except OSError:
+        logger.exception("spool file %s could not be moved to conflicts/; left in place", path.name)
+        return "failed"
+    except DatabaseError as error:
+        if is_outage(error):
+            raise _DatabaseDown() from error
+        logger.critical(
+            "spool file %s refused by the database (%s), not an outage: left in place; "
+            "run manage.py migrate",
+            path.name,
+            type(error).__name__,
+            exc_info=True,
         )
-    _state.has_files = remaining > 0
-    return ReplayResult(stored=stored, already_stored=already, failed=failed, remaining=remaining)
+        return "failed"
+    path.unlink(missing_ok=True)
+    return "stored"
+
+
+def _settle_collision(path: Path, row: Message) -> str:
+    """Delete `path` if the database holds exactly its message; else keep it as a conflict."""
+    same_key = Q(dedup_key=row.dedup_key)
+    if row.request_key:
+        same_key |= Q(request_key=row.request_key)
+    stored = list(
+        Message.objects.filter(same_key).only("pk", "dedup_key", "raw_xml", "decrypted_xml")
+    )
+    differing = [twin for twin in stored if message_xml(twin) != message_xml(row)]
+    if stored and not differing:
+        path.unlink(missing_ok=True)  # WeChat's retry reached the database first
+        return "already"
+    if not stored:
+        # Not a unique key after all (a NOT NULL or CHECK the code does not know).
+        raise IntegrityError("the INSERT collided with no row holding its keys")
+    _keep_conflict(path, row, differing[0])
+    return "conflicts"
+
+
+def _keep_conflict(path: Path, row: Message, stored: Message) -> None:
+    """Record a SpoolConflict for `path`, then move the file to conflicts/ (both idempotent)."""
+    content = path.read_bytes()
+    name = f"{row.dedup_key}-{hashlib.sha1(content).hexdigest()[:12]}{SUFFIX}"
+    if stored.dedup_key == row.dedup_key:
+        kind = SpoolConflict.Kind.DEDUP_KEY
+    else:
+        kind = SpoolConflict.Kind.REQUEST_KEY
+    SpoolConflict.objects.get_or_create(
+        file_name=name,
+        defaults={
+            "kind": kind,
+            "dedup_key": row.dedup_key,
+            "request_key": row.request_key or "",
+            "spooled_xml": message_xml(row),
+            "spooled_received_at": row.received_at,
+            "stored_message_id": stored.pk,
+        },
+    )
+    target = conflicts_dir()
+    target.mkdir(exist_ok=True)
+    os.replace(path, target / name)
+    _fsync_directory(target)
+    _fsync_directory(path.parent)
+    logger.critical(
+        "spooled message %s differs from stored message %s with the same key: kept as "
+        "conflicts/%s for a person to judge (one of them may be forged)",
+        row.dedup_key,
+        stored.pk,
+        name,
+    )
+
+
+def _forget_stale_markers() -> None:
+    """Delete request-key markers older than any signed query the endpoint still accepts."""
+    directory = spool_dir()
+    if not directory.is_dir():
+        return
+    stale_before = time.time() - 2 * settings.WECHAT_TIMESTAMP_WINDOW - 60
+    for marker in directory.glob(f"*{MARKER_SUFFIX}"):
+        try:
+            if marker.stat().st_mtime < stale_before:
+                marker.unlink()
+        except FileNotFoundError:
+            continue  # another worker removed it
+
+
+# --- draining after an outage, in the background ------------------------------------------------
 
 
 class _DrainState:
@@ -199,7 +410,7 @@ def _drain() -> None:
 
     try:
         replay_spool()
-    except Exception:  # a background thread must log, never die silently
+    except Exception:  # noqa: BLE001 - a background thread must log, never die silently
         logger.exception("spool drain failed")
     finally:
         connection.close()

@@ -41,42 +41,45 @@ def wechat(request):
     try:
         credentials, limits = get_credentials(), get_limits()
         if request.method == "GET":
-            echostr = verify_url(
-                query=request.GET,
-                credentials=credentials,
-                now=time.time(),
-                window=limits.timestamp_window,
-            )
-            logger.info("wechat verify ok")
-            return HttpResponse(echostr, content_type=TEXT)
+            return _verify_url(request, credentials=credentials, limits=limits)
         body = read_body(request, limit=limits.max_body_bytes)
-        opened = open_request(
-            query=request.GET,
-            body=body,
-            credentials=credentials,
-            now=time.time(),
-            window=limits.timestamp_window,
-        )
-        if limits.require_encryption and opened.mode == "plain":
-            raise PlaintextRefused()
-        handled = handle_message(opened=opened, started=started)
-        answer = seal_reply(
-            reply_xml=handled.reply_xml,
-            opened=opened,
-            credentials=credentials,
-            timestamp=str(int(time.time())),
-            nonce=str(secrets.randbelow(10**10)),
+        return _answer_message(
+            request, body=body, credentials=credentials, limits=limits, started=started
         )
     except WeChatError as error:
-        logger.warning(
-            "wechat refused status=%s code=%s reason=%r ip=%s",
-            error.status,
-            error.code,
-            error.message,
-            request.META.get("REMOTE_ADDR", ""),
-        )
-        record_security_event(request=request, error=error, body=body)
-        return HttpResponse(error.message, status=error.status, content_type=TEXT)
+        return _refuse(request, error=error, body=body)
+
+
+def _verify_url(request, *, credentials, limits) -> HttpResponse:
+    echostr = verify_url(
+        query=request.GET,
+        credentials=credentials,
+        now=time.time(),
+        window=limits.timestamp_window,
+    )
+    logger.info("wechat verify ok")
+    return HttpResponse(echostr, content_type=TEXT)
+
+
+def _answer_message(request, *, body: bytes, credentials, limits, started: float) -> HttpResponse:
+    """Open, store and answer one message; our typed errors propagate to the view."""
+    opened = open_request(
+        query=request.GET,
+        body=body,
+        credentials=credentials,
+        now=time.time(),
+        window=limits.timestamp_window,
+    )
+    if limits.require_encryption and opened.mode == "plain":
+        raise PlaintextRefused()
+    handled = handle_message(opened=opened, started=started)
+    answer = seal_reply(
+        reply_xml=handled.reply_xml,
+        opened=opened,
+        credentials=credentials,
+        timestamp=str(int(time.time())),
+        nonce=str(secrets.randbelow(10**10)),
+    )
     logger.info(
         "wechat mode=%s type=%s event=%s rule=%s reply=%s duplicate=%d spooled=%d ms=%.1f",
         opened.mode,
@@ -91,6 +94,18 @@ def wechat(request):
     if answer == NO_REPLY:
         return HttpResponse(answer, content_type=TEXT)
     return HttpResponse(answer, content_type="application/xml; charset=utf-8")
+
+
+def _refuse(request, *, error: WeChatError, body: bytes) -> HttpResponse:
+    logger.warning(
+        "wechat refused status=%s code=%s reason=%r ip=%s",
+        error.status,
+        error.code,
+        error.message,
+        request.META.get("REMOTE_ADDR", ""),
+    )
+    record_security_event(request=request, error=error, body=body)
+    return HttpResponse(error.message, status=error.status, content_type=TEXT)
 
 
 def read_body(request, *, limit: int) -> bytes:

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from replies.endpoint.deadline import database_deadline
+from replies.endpoint.errors import is_outage
 from replies.models import (
     REPLY_COLUMNS,
     ReplyRule,
@@ -172,28 +173,34 @@ class _IndexHolder:
         try:
             with database_deadline(deadline_at):
                 version = current_ruleset_version()
-        except DatabaseError:
+        except DatabaseError as error:
+            if not is_outage(error):
+                raise  # a missing table or column: fail loudly, not with yesterday's rules
             # The database is unreachable: answer from the rules we have rather than not at all.
             logger.warning("rule version unavailable; using the index built at v%s", self.version)
             return self.index
         if version != self.version:
             with self._lock:
                 if version != self.version:
-                    try:
-                        index = RuleIndex.build(load_rule_specs())
-                    except DatabaseError:
-                        logger.warning(
-                            "rules unavailable; using the index built at v%s", self.version
-                        )
-                        return self.index
-                    self.index, self.version = index, version
-                    logger.info(
-                        "rule index rebuilt: v%s, %s rules, %s keywords",
-                        version,
-                        index.rule_count,
-                        index.keyword_count,
-                    )
+                    return self._rebuild(version)
         return self.index
+
+    def _rebuild(self, version: int) -> RuleIndex:
+        try:
+            index = RuleIndex.build(load_rule_specs())
+        except DatabaseError as error:
+            if not is_outage(error):
+                raise
+            logger.warning("rules unavailable; using the index built at v%s", self.version)
+            return self.index
+        self.index, self.version = index, version
+        logger.info(
+            "rule index rebuilt: v%s, %s rules, %s keywords",
+            version,
+            index.rule_count,
+            index.keyword_count,
+        )
+        return index
 
     def forget(self) -> None:
         self.version = None
