@@ -464,3 +464,40 @@ def test_a_user_who_must_enrol_cannot_do_it_with_the_password_alone(client, oper
     response = client.post(reverse("admin:two_factor"), {"token": "123456"})
     assert response.status_code == 302 and response["Location"].startswith(LOGIN_URL)
     assert not TOTPDevice.objects.filter(user=operator).exists()
+
+
+# --- devices and attempts in the admin, in Chinese ---------------------------------------------
+
+
+def test_the_admin_index_names_the_staff_pages_in_chinese(client, operator):
+    client.force_login(operator)
+    html = client.get(INDEX_URL, HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    for name in ("员工账号", "身份验证器应用", "备用验证码", "登录尝试", "访问尝试", "登录记录"):
+        assert name in html, name
+    assert "TOTP devices" not in html and "Axes" not in html
+
+
+def test_a_superuser_sees_and_deletes_a_lost_phone_but_never_its_key(client, operator, editor):
+    device, _, _ = add_device("editor")
+    client.force_login(operator)
+    listing = client.get(
+        reverse("admin:staff_authenticatorapp_changelist"), HTTP_ACCEPT_LANGUAGE="zh-CN"
+    )
+    html = listing.content.decode()
+    assert listing.status_code == 200 and "editor" in html and "最近使用" in html
+    detail = client.get(reverse("admin:staff_authenticatorapp_change", args=[device.pk]))
+    assert detail.status_code == 200
+    assert device.key not in detail.content.decode()
+    assert client.get(reverse("admin:staff_authenticatorapp_add")).status_code == 403
+    client.post(reverse("admin:staff_authenticatorapp_delete", args=[device.pk]), {"post": "yes"})
+    assert not TOTPDevice.objects.filter(pk=device.pk).exists()
+
+
+def test_locked_accounts_are_listed_in_chinese(client, operator):
+    for n in range(5):
+        log_in(client, "operator", f"wrong-{n}")
+    client.force_login(operator)
+    html = client.get(
+        reverse("admin:axes_accessattempt_changelist"), HTTP_ACCEPT_LANGUAGE="zh-CN"
+    ).content.decode()
+    assert "访问尝试" in html and "已暂停登录" in html and "operator" in html

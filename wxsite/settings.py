@@ -23,7 +23,6 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "staff",  # before the admin: its admin/base_site.html adds the two-factor link
     "wxsite.apps.WxsiteAdminConfig",  # django.contrib.admin with the project's site class
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -33,8 +32,9 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
-    "axes",
+    "staff.apps.AxesConfig",  # django-axes, with a translated name
     "csp",
+    "staff",  # after django-otp: its admin replaces django-otp's
     "replies",
     "insights",  # optional: remove to run without the insight pages
 ]
@@ -62,7 +62,8 @@ ADMIN_URL = env_str("DJANGO_ADMIN_URL", "admin/").strip("/") + "/"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's overrides of the admin's own templates (admin/base_site.html).
+        "DIRS": [BASE_DIR / "wxsite" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -119,7 +120,11 @@ SHARED_CACHE = bool(_cache_url)
 # --- Internationalisation --------------------------------------------------------------------
 LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "zh-hans")
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "replies" / "locale"]
+LOCALE_PATHS = [
+    BASE_DIR / "replies" / "locale",
+    # django-axes' admin strings in 简体中文 (it ships no zh_Hans); makemessages leaves it alone.
+    BASE_DIR / "staff" / "third_party" / "locale",
+]
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
