@@ -472,14 +472,38 @@ class RulesetVersion(models.Model):
 
 
 class SecurityEvent(models.Model):
-    """A refused request worth an operator's look: bad signature, replay, decryption failure …
+    """Refused requests worth an operator's look: bad signature, replay, decryption failure …
 
+    One row per source address (an IPv6 /64), check and minute: the first request's detail and
+    a `count` of every request alike in that minute, so a flood is counted to the last request
+    and cannot push a single other event out of the log. Each worker writes at most a budget of
+    new rows a minute; past it, requests are counted in one overflow row per check and minute.
     Enough context to spot an attack (who, when, which check failed, the query WeChat-style
     parameters) and never a secret: the token and keys are not in requests, and bodies are
     kept as a short excerpt only.
     """
 
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    last_seen_at = models.DateTimeField(
+        _("last seen at"), null=True, blank=True, help_text=_("The latest request counted here.")
+    )
+    count = models.PositiveIntegerField(
+        _("requests"),
+        default=1,
+        help_text=_("Requests alike (address, check) in this minute, e.g. 500 in a flood."),
+    )
+    overflow = models.BooleanField(
+        _("overflow"),
+        default=False,
+        help_text=_(
+            "Counts this minute's requests past the per-worker row budget, from any address; "
+            "the detail shown is the first one's."
+        ),
+    )
+    # "minute|code|address" (or "minute|code|overflow"): what repeats of the same event share.
+    bucket = models.CharField(  # noqa: DJ001 - NULL for rows written before buckets existed
+        _("bucket"), max_length=120, null=True, blank=True, editable=False
+    )
     code = models.CharField(
         _("check that failed"), max_length=40, help_text=_("e.g. invalid_signature.")
     )
@@ -500,6 +524,9 @@ class SecurityEvent(models.Model):
         verbose_name = _("security event")
         verbose_name_plural = _("security events")
         ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bucket"], name="security_bucket_unique"),
+        ]
         indexes = [
             models.Index(fields=["-occurred_at"], name="security_when"),
             models.Index(fields=["code", "-occurred_at"], name="security_code"),

@@ -66,15 +66,24 @@ def test_plain_malformed_input_is_logged_but_not_recorded(wechat):
     assert SecurityEvent.objects.count() == 0
 
 
-def test_recording_is_throttled(wechat, monkeypatch):
+def test_new_rows_are_budgeted_but_every_request_is_counted(wechat, monkeypatch):
+    from django.db.models import Sum
+
     from replies.endpoint import security_log as security
 
     monkeypatch.setattr(security, "_throttle", security._Throttle(3))
     query, body = wechat.signed(wechat.xml("text", Content="x"))
     query["signature"] = "f" * 40
-    for _ in range(6):
-        wechat.post_raw(query, body)
-    assert SecurityEvent.objects.count() == 3
+    for n in range(6):
+        wechat.client.post(
+            "/wechat/?" + "&".join(f"{k}={v}" for k, v in query.items()),
+            data=body,
+            content_type="text/xml",
+            REMOTE_ADDR=f"192.0.2.{n}",
+        )
+    assert SecurityEvent.objects.filter(overflow=False).count() == 3
+    assert SecurityEvent.objects.get(overflow=True).count == 3
+    assert SecurityEvent.objects.aggregate(total=Sum("count"))["total"] == 6
 
 
 def test_required_encryption_refuses_plaintext_but_takes_safe_mode(wechat, settings):

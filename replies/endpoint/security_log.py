@@ -1,18 +1,30 @@
 """Record refused requests that look like attacks, for the admin's security log.
 
 Signature failures, replays, stale timestamps, decryption failures and hostile XML are kept
-as SecurityEvent rows; plain malformed input is only logged. Recording is throttled per worker
-(a flood of forged requests must not turn into a flood of database writes) and never fails the
-response: if the row cannot be written, the log line still says what happened.
+as SecurityEvent rows; plain malformed input is only logged. Every such request is counted,
+none is dropped: one row per source address (an IPv6 /64, which one host can fill), check and
+minute keeps the first request's detail, and each repeat adds one to its `count` with a single
+UPDATE. A flood from one address therefore costs one row, and the one request from elsewhere
+that matters still gets its own row with its detail.
+
+New rows are budgeted per worker (MAX_EVENTS_PER_MINUTE a minute): an attacker holding many
+addresses cannot turn a flood into as many rows. Past the budget, requests are counted in one
+overflow row per check and minute, so the count stays exact. Recording never fails the
+response: if the database cannot take it, the log line still says what happened.
 """
 
+import ipaddress
 import logging
 import threading
 import time
+from datetime import datetime
 
-from django.db import DatabaseError
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
-from replies.endpoint.errors import ReplayedRequest
+from replies.endpoint.deadline import database_deadline
+from replies.endpoint.errors import ReplayedRequest, is_outage
 from replies.models import SecurityEvent
 from replies.protocol import (
     DecryptError,
@@ -33,17 +45,19 @@ RECORDED = (
     NotConfigured,
     ReplayedRequest,
 )
-MAX_EVENTS_PER_MINUTE = 60
+MAX_EVENTS_PER_MINUTE = 60  # new rows per worker; repeats and overflow are counted, not dropped
+# Seconds the security log may wait for the database: a forged request must not hold a worker.
+RECORD_DEADLINE = 1.0
 
 
 class _Throttle:
-    """At most `limit` events a minute in this process; the rest are counted in the log."""
+    """At most `limit` new rows a minute in this process; the rest go to the overflow rows."""
 
     def __init__(self, limit: int):
         self.limit = limit
         self.window_start = 0.0
         self.count = 0
-        self.dropped = 0
+        self.dropped = 0  # requests this minute counted in an overflow row instead
         self.lock = threading.Lock()
 
     def allow(self) -> bool:
@@ -52,7 +66,9 @@ class _Throttle:
             if now - self.window_start >= 60:
                 if self.dropped:
                     logger.warning(
-                        "%d more security events in the last minute not recorded", self.dropped
+                        "%d security events in the last minute past the row budget: counted "
+                        "in overflow rows",
+                        self.dropped,
                     )
                 self.window_start, self.count, self.dropped = now, 0, 0
             if self.count < self.limit:
@@ -75,24 +91,91 @@ def _clean(value: str, limit: int) -> str:
     return value.replace("\x00", "")[:limit]
 
 
-def record_security_event(*, request, error: WeChatError, body: bytes = b"") -> None:
-    """Store `error` as a SecurityEvent when it matters and the throttle allows."""
-    if not is_security_relevant(error) or not _throttle.allow():
-        return
-    meta = request.META
+def _address(value: str) -> tuple[str | None, str]:
+    """Return (the address to store, the source to count it under) for a REMOTE_ADDR."""
     try:
-        SecurityEvent.objects.create(
-            code=_clean(error.code, 40),
-            status=error.status,
-            reason=_clean(error.message, 300),
-            ip=meta.get("REMOTE_ADDR") or None,
-            forwarded_for=_clean(meta.get("HTTP_X_FORWARDED_FOR", ""), 300),
-            user_agent=_clean(meta.get("HTTP_USER_AGENT", ""), 300),
-            method=_clean(request.method, 8),
-            query=_clean(meta.get("QUERY_STRING", ""), 1000),
-            openid=_clean(request.GET.get("openid", ""), 128),
-            body_bytes=len(body),
-            body_excerpt=_clean(body[:500].decode("utf-8", "replace"), 500),
-        )
-    except DatabaseError:
-        logger.warning("security event %s not recorded: database unavailable", error.code)
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None, "-"  # no address, or none the IP column could hold
+    if address.version == 6:
+        return str(address), str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address), str(address)
+
+
+def _bucket(minute: datetime, code: str, source: str) -> str:
+    return _clean(f"{minute:%Y-%m-%dT%H:%M}|{code}|{source}", 120)
+
+
+def record_security_event(*, request, error: WeChatError, body: bytes = b"") -> None:
+    """Count `error` in the security log when it matters; never raise."""
+    if not is_security_relevant(error):
+        return
+    try:
+        with database_deadline(time.perf_counter() + RECORD_DEADLINE):
+            _count_event(request=request, error=error, body=body)
+    except DatabaseError as failure:
+        if is_outage(failure):
+            logger.warning("security event %s not recorded: database unavailable", error.code)
+        else:
+            logger.critical(
+                "security event %s not recorded: %s (run manage.py migrate?)",
+                error.code,
+                type(failure).__name__,
+                exc_info=True,
+            )
+
+
+def _count_event(*, request, error: WeChatError, body: bytes) -> None:
+    """Add one to this request's row, creating it (or the overflow row) when it is the first."""
+    now = timezone.now()
+    minute = now.replace(second=0, microsecond=0)
+    code = _clean(error.code, 40)
+    ip, source = _address(request.META.get("REMOTE_ADDR") or "")
+    bucket = _bucket(minute, code, source)
+    if _add_repeat(bucket, now):
+        return
+    if _throttle.allow():
+        detail = _detail(request=request, error=error, body=body, code=code, ip=ip)
+        if _create(bucket, now, detail) or _add_repeat(bucket, now):
+            return
+    overflow = _bucket(minute, code, "overflow")
+    if _add_repeat(overflow, now):
+        return
+    detail = _detail(request=request, error=error, body=body, code=code, ip=ip)
+    if not _create(overflow, now, {**detail, "overflow": True}):
+        _add_repeat(overflow, now)  # another worker created it a moment ago
+
+
+def _add_repeat(bucket: str, now: datetime) -> bool:
+    """Count one more request in `bucket`'s row; return False if there is no such row."""
+    updated = SecurityEvent.objects.filter(bucket=bucket).update(
+        count=F("count") + 1, last_seen_at=now
+    )
+    return updated > 0
+
+
+def _create(bucket: str, now: datetime, detail: dict) -> bool:
+    """Create `bucket`'s row; return False if another worker created it first."""
+    try:
+        with transaction.atomic():  # a savepoint: the caller's transaction survives the race
+            SecurityEvent.objects.create(bucket=bucket, occurred_at=now, last_seen_at=now, **detail)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _detail(*, request, error: WeChatError, body: bytes, code: str, ip: str | None) -> dict:
+    meta = request.META
+    return {
+        "code": code,
+        "status": error.status,
+        "reason": _clean(error.message, 300),
+        "ip": ip,
+        "forwarded_for": _clean(meta.get("HTTP_X_FORWARDED_FOR", ""), 300),
+        "user_agent": _clean(meta.get("HTTP_USER_AGENT", ""), 300),
+        "method": _clean(request.method, 8),
+        "query": _clean(meta.get("QUERY_STRING", ""), 1000),
+        "openid": _clean(request.GET.get("openid", ""), 128),
+        "body_bytes": len(body),
+        "body_excerpt": _clean(body[:500].decode("utf-8", "replace"), 500),
+    }
