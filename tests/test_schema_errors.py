@@ -80,6 +80,33 @@ def test_rule_version_table_missing_answers_503_not_the_stale_index(wechat, rule
     assert_refused_loudly(response, caplog)
 
 
+def test_an_integrity_error_that_is_no_unique_key_is_a_schema_fault_not_a_replay(
+    wechat, rules, monkeypatch, caplog
+):
+    def not_null(self, *args, **kwargs):
+        raise IntegrityError("NOT NULL constraint failed: replies_message.new_column")
+
+    monkeypatch.setattr(Message, "save", not_null)
+    response = wechat.post(wechat.xml("text", Content="价格"))
+    assert_refused_loudly(response, caplog)
+
+
+def test_database_lost_while_reading_the_stored_retry_answers_503_so_wechat_retries(
+    wechat, rules, monkeypatch
+):
+    from replies.endpoint import handling
+
+    query, body = wechat.signed(wechat.xml("text", Content="价格"))
+    assert wechat.post_raw(query, body).status_code == 200
+
+    def lost(row):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(handling, "_stored_twin", lost)
+    assert wechat.post_raw(query, body).status_code == 503
+    assert spool.spooled_files() == []
+
+
 def test_an_outage_is_still_spooled(wechat, rules, monkeypatch, caplog):
     def refused(self, *args, **kwargs):
         raise OperationalError("connection refused")
