@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "staff",  # after django-otp: its admin replaces django-otp's
     "replies",
     "insights",  # optional: remove to run without the insight pages
+    "console",  # the custom menu and other console features (after replies: it extends its admin)
 ]
 
 MIDDLEWARE = [
@@ -227,6 +228,10 @@ OTP_TOTP_ISSUER = "wxsite"  # the name the authenticator app shows next to the c
 WECHAT_TOKEN = env_str("WECHAT_TOKEN")
 WECHAT_APP_ID = env_str("WECHAT_APP_ID")
 WECHAT_APP_SECRET = env_str("WECHAT_APP_SECRET")
+# WeChat's server API (wechat_api/): its address (the fake's, to try things locally) and the
+# seconds each request may take.
+WECHAT_API_BASE = env_str("WECHAT_API_BASE", "https://api.weixin.qq.com").rstrip("/")
+WECHAT_API_TIMEOUT = float(env_str("WECHAT_API_TIMEOUT") or 5.0)
 WECHAT_ENCODING_AES_KEY = env_str("WECHAT_ENCODING_AES_KEY")
 WECHAT_ENCODING_AES_KEY_PREVIOUS = env_str("WECHAT_ENCODING_AES_KEY_PREVIOUS")
 WECHAT_TIMESTAMP_WINDOW = env_int("WECHAT_TIMESTAMP_WINDOW", 300)

@@ -1,0 +1,318 @@
+"""Admin for the custom menu: the editor page, the publication history, keys for the rule form.
+
+The custom menu's admin entry opens the editor (one page: the grid of buttons, a phone-style
+preview, warnings about keys, the latest publications) rather than a list of button rows;
+import and re-publish are small POST views next to it. Permissions: ``view_menubutton`` to look,
+``change_menubutton`` to edit and import, ``publish_menu`` to publish (see console.groups).
+
+Menu keys in the rules' trigger form: replies must not import this app (the endpoint and the
+rules work without it), so this app extends replies' admin instead — the registered ReplyRule
+admin is replaced by a subclass whose trigger inline gives the value field a datalist of the
+draft's keys. It is a declarative subclass (no patching of replies' classes) and works without
+JavaScript; without this app the trigger form is simply a text field again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+import replies.admin  # noqa: F401  (registers ReplyRule's admin, replaced below)
+from console.forms import MenuEditorForm, MenuKeyInput, describe_problem
+from console.menus import (
+    MenuRefused,
+    draft_body,
+    draft_click_keys,
+    fetch_live_menu,
+    key_warnings,
+    publish_menu,
+    save_draft,
+)
+from console.models import MenuButton, MenuPublication
+from replies.admin.rules import ReplyRuleAdmin, TriggerInline
+from replies.admin.safety import OfferedLookupsOnly
+from replies.models import ReplyRule
+from wechat_api.errors import WeChatAPIError
+from wechat_api.menu import ImportNote
+
+logger = logging.getLogger("console.menu")
+
+PUBLISH_PERMISSION = "console.publish_menu"
+HISTORY_ON_EDITOR = 10
+
+
+def _can_publish(request) -> bool:
+    return request.user.has_perm(PUBLISH_PERMISSION)
+
+
+def report_publication(request, publication: MenuPublication) -> None:
+    """Tell the operator what WeChat answered, with the explanation and WeChat's own errmsg."""
+    if publication.ok:
+        messages.success(
+            request,
+            _(
+                "The menu is published. Followers see it the next time they open the chat "
+                "(WeChat refreshes it within about 5 minutes)."
+            ),
+        )
+    else:
+        messages.error(
+            request,
+            _("WeChat did not publish the menu: %(explanation)s (WeChat said: %(errmsg)s)")
+            % {"explanation": publication.explanation, "errmsg": publication.errmsg},
+        )
+
+
+def report_refusal(request, refusal: MenuRefused) -> None:
+    for problem in refusal.problems:
+        messages.error(request, describe_problem(problem))
+
+
+def note_message(note: ImportNote) -> str:
+    if note.code == "console_type":
+        return gettext(
+            "“%(name)s” gave a %(kind)s reply set in the console: imported as a click button "
+            "with key %(key)s. Add a menu-click rule for %(key)s to answer it."
+        ) % {"name": note.name, "kind": note.kind, "key": note.key}
+    return gettext("“%(name)s” has a type wxsite does not know (%(kind)s) and was left out.") % {
+        "name": note.name,
+        "kind": note.kind,
+    }
+
+
+@admin.register(MenuButton)
+class MenuButtonAdmin(OfferedLookupsOnly, admin.ModelAdmin):
+    """The custom menu's entry: the editor page instead of a list of rows."""
+
+    def has_add_permission(self, request):
+        return False  # buttons are edited in the grid
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("", view(self.editor_view), name="console_menubutton_changelist"),
+            path("import/", view(self.import_view), name="console_menubutton_import"),
+        ]
+
+    def _context(self, request, **extra):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "app_label": self.model._meta.app_label,
+            "can_change": self.has_change_permission(request),
+            "can_publish": _can_publish(request),
+            **extra,
+        }
+
+    def editor_view(self, request):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        can_change = self.has_change_permission(request)
+        if request.method == "POST":
+            publish = "_publish" in request.POST
+            if not can_change or (publish and not _can_publish(request)):
+                raise PermissionDenied
+            form = MenuEditorForm(request.POST)
+            if form.is_valid(allow_empty=not publish):
+                save_draft(form.body)
+                if publish:
+                    report_publication(request, publish_menu(form.body, user=request.user))
+                else:
+                    messages.success(
+                        request,
+                        _("The draft is saved. Followers see it once it is published."),
+                    )
+                return redirect("admin:console_menubutton_changelist")
+            messages.error(request, _("Please correct the errors below: nothing was saved."))
+        else:
+            form = MenuEditorForm(body=draft_body(), disabled=not can_change)
+        body = draft_body()
+        context = self._context(
+            request,
+            title=_("Custom menu"),
+            form=form,
+            preview=body,
+            warnings=key_warnings(body),
+            history=MenuPublication.objects.select_related("published_by")[:HISTORY_ON_EDITOR],
+        )
+        return TemplateResponse(request, "admin/console/menu_editor.html", context)
+
+    def import_view(self, request):
+        """GET: show the live menu next to the draft; POST: put the live menu in the draft."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        try:
+            live = fetch_live_menu()
+        except WeChatAPIError as error:
+            logger.warning("live menu not imported: %s", error)
+            messages.error(
+                request,
+                _("Could not read the live menu: %(explanation)s (WeChat said: %(errmsg)s)")
+                % {"explanation": error.explanation, "errmsg": error.errmsg},
+            )
+            return redirect("admin:console_menubutton_changelist")
+        notes = [note_message(note) for note in live.notes]
+        if request.method == "POST":
+            save_draft(live.body)
+            messages.success(request, _("The live menu is now the draft."))
+            for note in notes:
+                messages.warning(request, note)
+            return redirect("admin:console_menubutton_changelist")
+        context = self._context(
+            request,
+            title=_("Import the live menu"),
+            crumb_parent=True,
+            preview=live.body,
+            live_json=json.dumps(live.body, ensure_ascii=False, indent=2),
+            notes=notes,
+            draft_buttons=MenuButton.objects.count(),
+        )
+        return TemplateResponse(request, "admin/console/menu_import.html", context)
+
+
+@admin.register(MenuPublication)
+class MenuPublicationAdmin(OfferedLookupsOnly, admin.ModelAdmin):
+    """Every publication, read-only, with re-publish and copy-to-draft on each."""
+
+    list_display = ["published_at", "published_by", "source", "ok", "result", "buttons"]
+    list_filter = ["ok", "source"]
+    list_select_related = ["published_by"]
+    fields = [
+        "published_at",
+        "published_by",
+        "source",
+        "republished_from",
+        "ok",
+        "errcode",
+        "errmsg",
+        "explanation",
+        "pretty_body",
+    ]
+    readonly_fields = fields
+    change_form_template = "admin/console/menupublication/change_form.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the history is the record of what followers were shown
+
+    @admin.display(description=_("result"))
+    def result(self, obj):
+        if obj.ok:
+            return gettext("published")
+        return f"{obj.errcode if obj.errcode is not None else '—'} {obj.explanation}"
+
+    @admin.display(description=_("buttons"))
+    def buttons(self, obj):
+        return " | ".join(button.get("name", "") for button in obj.menu.get("button", []))
+
+    @admin.display(description=_("menu JSON"))
+    def pretty_body(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.menu, ensure_ascii=False, indent=2))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/republish/",
+                view(self.republish_view),
+                name="console_menupublication_republish",
+            ),
+            path(
+                "<int:pk>/restore/",
+                view(self.restore_view),
+                name="console_menupublication_restore",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        publication = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "preview": publication.menu if publication else None,
+            "can_publish": _can_publish(request),
+            "can_change_draft": request.user.has_perm("console.change_menubutton"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def republish_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not _can_publish(request):
+            raise PermissionDenied
+        older = get_object_or_404(MenuPublication, pk=pk)
+        try:
+            publication = publish_menu(
+                older.menu,
+                user=request.user,
+                source=MenuPublication.Source.REPUBLISH,
+                republished_from=older,
+            )
+        except MenuRefused as refusal:
+            report_refusal(request, refusal)
+        else:
+            report_publication(request, publication)
+        return redirect(_back(request))
+
+    def restore_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("console.change_menubutton"):
+            raise PermissionDenied
+        older = get_object_or_404(MenuPublication, pk=pk)
+        save_draft(older.menu)
+        messages.success(
+            request,
+            _("The menu of publication #%(number)s is now the draft.") % {"number": older.pk},
+        )
+        return redirect("admin:console_menubutton_changelist")
+
+
+def _back(request) -> str:
+    # Back to the page the button was on (the editor or the history), never off the site.
+    editor = reverse("admin:console_menubutton_changelist")
+    target = request.POST.get("next", "")
+    allowed = {editor, reverse("admin:console_menupublication_changelist")}
+    return target if target in allowed else editor
+
+
+# --- menu keys in the reply rules' trigger form ---------------------------------------------
+
+
+class MenuKeyTriggerInline(TriggerInline):
+    """Replies' trigger inline, with the draft menu's keys suggested in the value field."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        widgets = {**kwargs.pop("widgets", {}), "value": MenuKeyInput(draft_click_keys())}
+        return super().get_formset(request, obj, widgets=widgets, **kwargs)
+
+
+class MenuAwareReplyRuleAdmin(ReplyRuleAdmin):
+    inlines = [
+        MenuKeyTriggerInline if inline is TriggerInline else inline
+        for inline in ReplyRuleAdmin.inlines
+    ]
+
+
+admin.site.unregister(ReplyRule)
+admin.site.register(ReplyRule, MenuAwareReplyRuleAdmin)
