@@ -1,14 +1,13 @@
 """import_console_rules: the WeChat console's auto-reply JSON becomes wxsite rules."""
 
-import io
 import json
-import urllib.error
-import urllib.request
+import socket
 from io import StringIO
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone, translation
@@ -20,6 +19,7 @@ from replies.rules import ruleset as matching
 from replies.rules.choice import choose_reply
 from replies.rules.console_import import convert_console_rules
 from replies.rules.transfer import export_document
+from wechat_api.fake import FakeWeChatAPI
 
 pytestmark = pytest.mark.django_db
 
@@ -149,12 +149,16 @@ def english_and_fresh_index():
     matching.forget_rule_index()
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("a test tried to reach the network")
+def closed_port() -> int:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        return free.getsockname()[1]
 
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+@pytest.fixture(autouse=True)
+def no_network(settings):
+    # Nothing listens there: a test that should not call WeChat's API cannot reach anything.
+    settings.WECHAT_API_BASE = f"http://127.0.0.1:{closed_port()}"
 
 
 def run(*args, **options):
@@ -299,61 +303,56 @@ def test_file_that_is_not_json_is_refused(tmp_path):
         run(str(path))
 
 
-# --- fetched from WeChat (urlopen mocked) -------------------------------------------------------
+# --- fetched from WeChat (the fake API, over HTTP) ---------------------------------------------
 
-
-class FakeWeChatAPI:
-    """Answer urlopen calls like api.weixin.qq.com, recording the URLs asked for."""
-
-    def __init__(self, token_answer=None, rules_answer=None, error=None):
-        self.urls = []
-        self.token_answer = token_answer or {"access_token": "ACCESS_TOKEN_1", "expires_in": 7200}
-        self.rules_answer = SAMPLE_INFO if rules_answer is None else rules_answer
-        self.error = error
-
-    def __call__(self, url, timeout=None):
-        self.urls.append(url)
-        if self.error:
-            raise self.error
-        path = urlsplit(url).path
-        answer = self.token_answer if path == "/cgi-bin/token" else self.rules_answer
-        return io.BytesIO(json.dumps(answer, ensure_ascii=False).encode())
+APP_ID = "wx2c2769f8efd9abc2"
+APP_SECRET = "app-secret-0123456789abcdef012345"
 
 
 @pytest.fixture
-def api(monkeypatch, settings):
-    settings.WECHAT_APP_ID = "wx2c2769f8efd9abc2"
-    settings.WECHAT_APP_SECRET = "app-secret"
-    fake = FakeWeChatAPI()
-    monkeypatch.setattr(urllib.request, "urlopen", fake)
-    return fake
+def api(settings):
+    """The fake WeChat API, holding the sample as the console's auto-reply rules."""
+    with FakeWeChatAPI(app_id=APP_ID, app_secret=APP_SECRET) as fake:
+        fake.autoreply_info = SAMPLE_INFO
+        settings.WECHAT_API_BASE = fake.url
+        settings.WECHAT_APP_ID = APP_ID
+        settings.WECHAT_APP_SECRET = APP_SECRET
+        settings.WECHAT_API_TIMEOUT = 2
+        cache.clear()  # no token left from another test
+        yield fake
+    cache.clear()
 
 
-def test_without_a_file_the_rules_are_fetched_with_a_fresh_access_token(api):
+def test_without_a_file_the_rules_are_fetched_with_a_stable_token(api):
     output = run()
 
     assert "Fetched the console's auto-reply rules from WeChat." in output
-    token_url, rules_url = (urlsplit(url) for url in api.urls)
-    assert (token_url.scheme, token_url.netloc, token_url.path) == (
-        "https",
-        "api.weixin.qq.com",
-        "/cgi-bin/token",
-    )
-    assert parse_qs(token_url.query) == {
-        "grant_type": ["client_credential"],
-        "appid": ["wx2c2769f8efd9abc2"],
-        "secret": ["app-secret"],
+    token_call, rules_call = api.calls
+    # stable_token, never cgi-bin/token: the token other services of the account use stays valid.
+    assert (token_call["method"], token_call["path"]) == ("POST", "/cgi-bin/stable_token")
+    assert token_call["body"] == {
+        "grant_type": "client_credential",
+        "appid": APP_ID,
+        "secret": "***",
+        "force_refresh": False,
     }
-    assert rules_url.path == "/cgi-bin/get_current_autoreply_info"
-    assert parse_qs(rules_url.query) == {"access_token": ["ACCESS_TOKEN_1"]}
+    assert rules_call["path"] == "/cgi-bin/get_current_autoreply_info"
+    assert rules_call["query"] == {"access_token": "***"} and rules_call["errcode"] == 0
     assert export_document()["rules"] == EXPECTED_RULES
 
 
 def test_given_access_token_skips_the_token_request(api):
-    run("--access-token", "SHARED_TOKEN")
+    body = {"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET}
+    shared = httpx.post(f"{api.url}/cgi-bin/stable_token", json=body).json()["access_token"]
+    api.reset()
+    api.autoreply_info = SAMPLE_INFO
+    api._tokens[shared] = api.clock() + 7200  # reset forgot it; the other service still has it
 
-    assert len(api.urls) == 1
-    assert parse_qs(urlsplit(api.urls[0]).query) == {"access_token": ["SHARED_TOKEN"]}
+    run("--access-token", shared)
+
+    assert [(call["path"], call["errcode"]) for call in api.calls] == [
+        ("/cgi-bin/get_current_autoreply_info", 0)
+    ]
 
 
 def test_save_keeps_a_copy_of_what_wechat_returned(api, tmp_path):
@@ -364,8 +363,13 @@ def test_save_keeps_a_copy_of_what_wechat_returned(api, tmp_path):
     assert json.loads(path.read_text(encoding="utf-8")) == SAMPLE_INFO
 
 
-def test_token_refusal_shows_errcode_errmsg_and_a_hint(api):
-    api.token_answer = {"errcode": 40164, "errmsg": "invalid ip 203.0.113.9, not in whitelist"}
+def test_token_refusal_shows_errcode_errmsg_and_what_to_do(api):
+    api.add_fault(
+        "errcode",
+        errcode=40164,
+        errmsg="invalid ip 203.0.113.9, not in whitelist",
+        path="/cgi-bin/stable_token",
+    )
 
     with pytest.raises(CommandError) as raised:
         run()
@@ -373,21 +377,35 @@ def test_token_refusal_shows_errcode_errmsg_and_a_hint(api):
     message = str(raised.value)
     assert "errcode 40164" in message
     assert "invalid ip 203.0.113.9, not in whitelist" in message
-    assert "IP whitelist" in message
+    assert "IP白名单" in message
     assert not ReplyRule.objects.exists()
 
 
 def test_rules_refusal_shows_errcode_and_errmsg(api):
-    api.rules_answer = {"errcode": 40001, "errmsg": "invalid credential"}
+    # Refused again after one fresh token: then it is an error.
+    api.add_fault(
+        "errcode",
+        errcode=40001,
+        errmsg="invalid credential",
+        times=2,
+        path="/cgi-bin/get_current_autoreply_info",
+    )
 
     with pytest.raises(CommandError, match="errcode 40001, errmsg 'invalid credential'"):
         run()
 
 
-def test_unreachable_api_is_one_clear_line(api):
-    api.error = urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+def test_unreachable_api_is_one_clear_line(api, settings):
+    settings.WECHAT_API_BASE = f"http://127.0.0.1:{closed_port()}"
 
-    with pytest.raises(CommandError, match="^Cannot reach api.weixin.qq.com for an access token"):
+    with pytest.raises(CommandError, match="^Cannot get the auto-reply rules from WeChat's API"):
+        run()
+
+
+def test_a_malformed_answer_is_one_clear_line(api):
+    api.add_fault("html", path="/cgi-bin/get_current_autoreply_info")
+
+    with pytest.raises(CommandError, match="HTTP 502"):
         run()
 
 

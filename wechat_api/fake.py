@@ -135,8 +135,10 @@ def _json(data: Any) -> _Answer:
 
 
 def _error(errcode: int, errmsg: str | None = None) -> _Answer:
-    message = errmsg or ERRMSGS.get(errcode, "error")
-    return _json({"errcode": errcode, "errmsg": f"{message} rid: fake-{secrets.token_hex(4)}"})
+    """Answer ``errcode`` with ``errmsg`` as given, or WeChat's with a request id as it adds."""
+    if errmsg is None:
+        errmsg = f"{ERRMSGS.get(errcode, 'error')} rid: fake-{secrets.token_hex(4)}"
+    return _json({"errcode": errcode, "errmsg": errmsg})
 
 
 class FakeWeChatAPI:

@@ -2,44 +2,40 @@
 
 Operators who enable a server URL lose the console's auto-reply (自动回复): WeChat stops using
 it. Its rules can still be read as JSON from the API `get_current_autoreply_info`; this module
-fetches that JSON (with the AppID and AppSecret) and converts it into a wxsite rules document
-that replies.rules.transfer imports like any other, so the same validation, idempotence and
-all-or-nothing writing apply. What cannot be carried over exactly — "reply all", temporary
-media ids, video links — is reported as a note rather than silently changed.
+fetches that JSON (through wechat_api, the project's one WeChat API client) and converts it into
+a wxsite rules document that replies.rules.transfer imports like any other, so the same
+validation, idempotence and all-or-nothing writing apply. What cannot be carried over exactly —
+"reply all", temporary media ids, video links — is reported as a note rather than silently
+changed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from replies.protocol import Article, ImageReply, VideoReply, VoiceReply, check_article
 from replies.protocol.vocabulary import MAX_NEWS_ARTICLES
 from replies.rules.index import SUBSCRIBE
 from replies.rules.transfer import FORMAT, VERSION
+from wechat_api import (
+    WeChatAPIBadAnswer,
+    WeChatAPIError,
+    WeChatAPIUnavailable,
+    WeChatClient,
+)
 
 __all__ = [
-    "ACCESS_TOKEN_URL",
-    "AUTOREPLY_URL",
     "DEFAULT_RULE_NAME",
     "FOLLOW_RULE_NAME",
     "Conversion",
     "ConsoleImportError",
     "Note",
     "convert_console_rules",
-    "fetch_access_token",
     "fetch_autoreply_info",
 ]
-
-ACCESS_TOKEN_URL = "https://api.weixin.qq.com/cgi-bin/token"  # noqa: S105 - a URL, not a secret
-AUTOREPLY_URL = "https://api.weixin.qq.com/cgi-bin/get_current_autoreply_info"
-API_TIMEOUT = 10
 
 FOLLOW_RULE_NAME = "关注回复"
 DEFAULT_RULE_NAME = "默认回复"
@@ -54,18 +50,6 @@ MEDIA_TYPES = {
     "image": ImageReply.msg_type,
     "voice": VoiceReply.msg_type,
     "video": VideoReply.msg_type,
-}
-
-# What an operator can do about WeChat's most common refusals of these two calls.
-ERROR_HINTS = {
-    40001: "check WECHAT_APP_SECRET",
-    40125: "check WECHAT_APP_SECRET",
-    40013: "check WECHAT_APP_ID",
-    40164: "add this machine's public IP to the IP whitelist (IP白名单) in the console, "
-    "设置与开发 → 基本配置",
-    61004: "add this machine's public IP to the IP whitelist (IP白名单) in the console",
-    48001: "this account is not allowed to call the API",
-    -1: "WeChat is busy; try again in a moment",
 }
 
 
@@ -99,56 +83,25 @@ class Conversion:
 # --- fetching ---------------------------------------------------------------------------------
 
 
-def fetch_autoreply_info(
-    *, app_id: str, app_secret: str = "", access_token: str = ""
-) -> dict[str, Any]:
-    """Return the JSON of get_current_autoreply_info, getting an access token first if needed.
+def fetch_autoreply_info(client: WeChatClient) -> dict[str, Any]:
+    """Return the JSON of get_current_autoreply_info, asked through ``client`` (wechat_api).
 
-    Raise ConsoleImportError with WeChat's errcode and errmsg (and a hint) when it refuses.
+    The client gets its access token from stable_token, shared with every other service of the
+    account. Raise ConsoleImportError with WeChat's errcode and errmsg and what to do about it
+    (the client's Chinese explanation) when WeChat refuses or cannot be reached.
     """
-    token = access_token or fetch_access_token(app_id=app_id, app_secret=app_secret)
-    return call_api(
-        f"{AUTOREPLY_URL}?{urlencode({'access_token': token})}", what="the auto-reply rules"
-    )
-
-
-def fetch_access_token(*, app_id: str, app_secret: str) -> str:
-    """Return an access token for the AppID and AppSecret (cgi-bin/token)."""
-    query = urlencode({"grant_type": "client_credential", "appid": app_id, "secret": app_secret})
-    answer = call_api(f"{ACCESS_TOKEN_URL}?{query}", what="an access token")
-    token = answer.get("access_token")
-    if not isinstance(token, str) or not token:
-        raise ConsoleImportError("WeChat's answer to the access-token request has no token.")
-    return token
-
-
-def call_api(url: str, *, what: str) -> dict[str, Any]:
-    """GET a WeChat API URL and return its JSON object, or raise ConsoleImportError."""
+    what = "the auto-reply rules"
     try:
-        # Only the fixed https://api.weixin.qq.com URLs above reach this.
-        with urllib.request.urlopen(url, timeout=API_TIMEOUT) as response:  # noqa: S310
-            body = response.read()
-    except urllib.error.HTTPError as error:
+        return client.get_current_autoreply_info()
+    except (WeChatAPIUnavailable, WeChatAPIBadAnswer) as error:
         raise ConsoleImportError(
-            f"WeChat answered HTTP {error.code} when asked for {what}."
+            f"Cannot get {what} from WeChat's API: {error.errmsg} — {error.explanation}"
         ) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise ConsoleImportError(f"Cannot reach api.weixin.qq.com for {what}: {reason}.") from None
-    try:
-        answer = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ConsoleImportError(f"WeChat's answer for {what} is not JSON.") from None
-    if not isinstance(answer, dict):
-        raise ConsoleImportError(f"WeChat's answer for {what} is not a JSON object.")
-    errcode = answer.get("errcode", 0)
-    if errcode:
-        hint = ERROR_HINTS.get(errcode)
+    except WeChatAPIError as error:
         raise ConsoleImportError(
-            f"WeChat refused the request for {what}: errcode {errcode}, "
-            f"errmsg {answer.get('errmsg', '')!r}" + (f" — {hint}." if hint else ".")
-        )
-    return answer
+            f"WeChat refused the request for {what}: errcode {error.errcode}, "
+            f"errmsg {error.errmsg!r} — {error.explanation}"
+        ) from None
 
 
 # --- converting -------------------------------------------------------------------------------

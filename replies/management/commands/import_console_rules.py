@@ -14,6 +14,7 @@ from replies.rules.console_import import (
     fetch_autoreply_info,
 )
 from replies.rules.transfer import UNCHANGED, RulesFileError, apply_rules
+from wechat_api.from_django import client_from_settings
 
 
 class Command(BaseCommand):
@@ -39,8 +40,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--access-token",
             default="",
-            help="use this access token instead of asking WeChat for one (cgi-bin/token "
-            "makes the previous token expire in 5 minutes: pass the one your other services use)",
+            help="use this access token as it is instead of getting one from stable_token "
+            "(which already shares the token with the account's other services)",
         )
         parser.add_argument(
             "--save", metavar="FILE", help="also write the fetched JSON to FILE, for the record"
@@ -80,8 +81,10 @@ class Command(BaseCommand):
                 "Give the JSON file, or set WECHAT_APP_ID and WECHAT_APP_SECRET (or pass "
                 "--access-token) to fetch it from WeChat."
             )
+        overrides = {"access_token": token, "app_secret": ""} if token else {}
         try:
-            info = fetch_autoreply_info(app_id=app_id, app_secret=secret, access_token=token)
+            with client_from_settings(**overrides) as client:
+                info = fetch_autoreply_info(client)
         except ConsoleImportError as error:
             raise CommandError(str(error)) from None
         if options["save"]:
