@@ -4,17 +4,23 @@ Nobody can point the real WeChat servers at a laptop, so `manage.py wxsend` (and
 does what they do: it builds a message or event as WeChat would send it, signs it (and in
 compatible and safe mode encrypts it) with replies.protocol.client — the same primitives the
 endpoint checks, never a second implementation — POSTs it with urllib, then verifies and
-decrypts the answer the way WeChat does and describes it in a few readable lines. Every failure
-a developer can meet (no server, a refused signature, a reply that does not decrypt, an answer
-slower than WeChat's 5 seconds) is one `SimulatorError` with a one-line message saying what to
-check.
+decrypts the answer the way WeChat does and describes it in a few readable lines.
+`verify_endpoint` rehearses the console's URL check (the signed GET WeChat sends when the
+operator presses 提交 in 基本配置). Every request can carry another Host header than the URL's
+(a site behind nginx reached by IP, a virtual host); TLS is verified against the URL's host
+unless `insecure` is set, for a self-signed test certificate. Every failure a developer can
+meet (no server, a refused signature or Host header, a redirect, a reply that does not decrypt,
+an answer slower than WeChat's 5 seconds) is one `SimulatorError` with a one-line message saying
+what to check.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import secrets
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+
+from django.http.request import split_domain_port
 
 from replies.protocol import (
     AppIdMismatch,
@@ -36,6 +44,7 @@ from replies.protocol import (
     VideoReply,
     VoiceReply,
     WeChatError,
+    compute_signature,
     parse_xml,
 )
 from replies.protocol.client import MODES, build_message_xml, open_reply, sign_request
@@ -51,6 +60,7 @@ __all__ = [
     "Endpoint",
     "Exchange",
     "SimulatorError",
+    "Verification",
     "describe_message",
     "describe_reply",
     "event_fields",
@@ -62,6 +72,7 @@ __all__ = [
     "new_msg_id",
     "send_message",
     "text_fields",
+    "verify_endpoint",
     "video_fields",
     "voice_fields",
 ]
@@ -73,6 +84,15 @@ DEFAULT_ACCOUNT = "gh_wxsend"
 WECHAT_TIMEOUT = 5.0
 # Enough of an error answer to show its reason, not a whole HTML debug page.
 MAX_REASON_CHARS = 300
+# WeChat's servers introduce themselves so; the endpoint does not check it.
+USER_AGENT = "Mozilla/4.0 wxsend"
+# What a Host header may hold: a name or an address, optionally a port (no path, no spaces).
+HOST_HEADER = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+# Django's answer to a Host not in ALLOWED_HOSTS: its 400 page with DEBUG off (the endpoint's
+# own 400s are plain-text reasons), the DisallowedHost debug page with DEBUG on.
+DJANGO_BAD_REQUEST = b"<h1>Bad Request (400)</h1>"
+DJANGO_DISALLOWED_HOST = b"DisallowedHost"
+HTML_HEADING = re.compile(r"<(title|h1)[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 # WeChat's own spelling of each event it documents, by the lower-case name; any case is accepted.
 EVENT_NAMES = {event.value: wire_event_name(event) for event in Event}
@@ -89,11 +109,41 @@ class SimulatorError(Exception):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where to post and with which secrets: the URL, the account's credentials, the deadline."""
+    """Where to post and with which secrets: the URL, the account's credentials, the deadline.
+
+    `host` is the Host header to send instead of the URL's (a site behind nginx reached by IP,
+    a virtual host); the TLS certificate is still checked against the URL's host. `insecure`
+    skips that check, for a self-signed test certificate only.
+    """
 
     url: str
     credentials: Credentials
     timeout: float = WECHAT_TIMEOUT
+    host: str = ""
+    insecure: bool = False
+
+    @property
+    def host_header(self) -> str:
+        """Return the Host header the requests carry: `host`, or the URL's host[:port]."""
+        return self.host or urlsplit(self.url).netloc.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back from one HTTP request, error statuses and redirects included."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+    elapsed_ms: float
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "") or ""
+
+    @property
+    def location(self) -> str:
+        return self.headers.get("Location", "") or ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +164,17 @@ class Exchange:
     def has_reply(self) -> bool:
         """Return whether the endpoint answered with a message (not `success`)."""
         return bool(self.reply)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The console's URL check, rehearsed: the signed query sent and the answer that passed."""
+
+    query: dict[str, str]
+    status: int
+    content_type: str
+    answer: bytes
+    elapsed_ms: float
 
 
 # --- message builders: (MsgType, fields) as WeChat sends them ---------------------------------
@@ -299,7 +360,7 @@ def send_message(*, endpoint: Endpoint, xml: bytes, mode: str, openid: str) -> E
     """
     if mode not in MODES:
         raise SimulatorError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}.")
-    check_url(endpoint.url)
+    check_endpoint(endpoint)
     query, body = sign_request(
         xml=xml,
         credentials=endpoint.credentials,
@@ -308,22 +369,84 @@ def send_message(*, endpoint: Endpoint, xml: bytes, mode: str, openid: str) -> E
         nonce=str(secrets.randbelow(10**10)),
         openid=openid,
     )
-    started = time.perf_counter()
-    status, answer = post(url=endpoint.url, query=query, body=body, timeout=endpoint.timeout)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    if status != 200:
-        raise SimulatorError(refusal_message(url=endpoint.url, status=status, answer=answer))
-    reply_xml = open_answer(answer=answer, endpoint=endpoint, encrypted=mode != "plain")
+    answer = http_request(
+        endpoint,
+        method="POST",
+        query=query,
+        body=body,
+        gives_up="WeChat would have given up and retried",
+    )
+    if answer.status != 200:
+        raise SimulatorError(refusal_message(endpoint=endpoint, answer=answer))
+    reply_xml = open_answer(answer=answer.body, endpoint=endpoint, encrypted=mode != "plain")
     return Exchange(
         mode=mode,
         request_xml=xml,
         query=query,
         body=body,
-        status=status,
-        answer=answer,
+        status=answer.status,
+        answer=answer.body,
         reply_xml=reply_xml,
-        elapsed_ms=elapsed_ms,
+        elapsed_ms=answer.elapsed_ms,
         reply=read_reply(reply_xml),
+    )
+
+
+def verify_endpoint(*, endpoint: Endpoint) -> Verification:
+    """Rehearse the console's URL check and return it; raise SimulatorError saying what to fix.
+
+    When the operator presses 提交 (submit) in 基本配置, WeChat sends one GET with `signature`,
+    `echostr`, `timestamp` and `nonce` (signed with the Token typed in the console, whatever the
+    encryption mode) and accepts the URL only when the answer, within 5 seconds and without a
+    redirect, is exactly the echostr.
+    """
+    check_endpoint(endpoint)
+    timestamp = str(int(time.time()))
+    nonce = str(secrets.randbelow(10**10))
+    echostr = str(secrets.randbits(63))
+    query = {
+        "signature": compute_signature(endpoint.credentials.token, timestamp, nonce),
+        "echostr": echostr,
+        "timestamp": timestamp,
+        "nonce": nonce,
+    }
+    answer = http_request(
+        endpoint,
+        method="GET",
+        query=query,
+        gives_up="the console's check would fail (请求URL超时, the URL timed out)",
+    )
+    if answer.status != 200:
+        raise SimulatorError(refusal_message(endpoint=endpoint, answer=answer, verifying=True))
+    url = endpoint.url
+    if answer.elapsed_ms > endpoint.timeout * 1000:
+        raise SimulatorError(
+            f"{url} answered after {answer.elapsed_ms / 1000:.1f} s: WeChat waits "
+            f"{endpoint.timeout:g} s, the console's check would fail."
+        )
+    media_type = answer.content_type.partition(";")[0].strip().lower()
+    if answer.body != echostr.encode():
+        if media_type == "text/html" or answer.body.lstrip()[:1] == b"<":
+            raise SimulatorError(
+                f"{url} answered HTML ({reason_text(answer.body)}) instead of the echostr: "
+                "the URL does not reach wxsite's /wechat/ (another site, a proxy's page?)."
+            )
+        shown = reason_text(answer.body) or "an empty body"
+        raise SimulatorError(
+            f"{url} answered {shown!r} instead of the echostr {echostr!r}: "
+            "is this URL wxsite's /wechat/?"
+        )
+    if media_type != "text/plain":
+        raise SimulatorError(
+            f"{url} answered the echostr as {answer.content_type or 'no Content-Type'!r}, "
+            "not text/plain: is something between WeChat and wxsite rewriting the answer?"
+        )
+    return Verification(
+        query=query,
+        status=answer.status,
+        content_type=answer.content_type,
+        answer=answer.body,
+        elapsed_ms=answer.elapsed_ms,
     )
 
 
@@ -334,47 +457,163 @@ def check_url(url: str) -> None:
         raise SimulatorError(f"--url must be an http:// or https:// URL, not {url!r}.")
 
 
-def post(*, url: str, query: Mapping[str, str], body: bytes, timeout: float) -> tuple[int, bytes]:
-    """POST `body` to `url` with `query` and return (HTTP status, answer body)."""
+def check_endpoint(endpoint: Endpoint) -> None:
+    """Refuse a URL urllib should not open and a Host header that is not a host[:port]."""
+    check_url(endpoint.url)
+    if endpoint.host and not HOST_HEADER.fullmatch(endpoint.host):
+        raise SimulatorError(
+            "--host must be a host name or address, optionally with :port "
+            f"(e.g. wx.example.com), not {endpoint.host!r}."
+        )
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Hand a 3xx back as it is: WeChat follows no redirect, so neither may the simulator."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def tls_context(*, insecure: bool) -> ssl.SSLContext:
+    """Return the TLS settings: the system's CAs and the URL's host name checked, by default.
+
+    With `insecure` (testing against a self-signed certificate only) nothing is checked.
+    """
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def http_request(
+    endpoint: Endpoint,
+    *,
+    method: str,
+    query: Mapping[str, str],
+    body: bytes | None = None,
+    gives_up: str,
+) -> Answer:
+    """Send one request to the endpoint's URL with `query` and return the answer as it came.
+
+    The Host header is the endpoint's `host` when given; the TLS certificate is verified against
+    the URL's host (http.client uses it for SNI and the host name check) unless `insecure`.
+    Redirects are not followed. `gives_up` says what WeChat would do after a timeout.
+    """
+    url = endpoint.url
     separator = "&" if urlsplit(url).query else "?"
+    headers = {"User-Agent": USER_AGENT}
+    if body is not None:
+        headers["Content-Type"] = "text/xml; charset=utf-8"
+    if endpoint.host:
+        headers["Host"] = endpoint.host  # urllib then leaves the URL's host out
     request = urllib.request.Request(  # noqa: S310 - check_url() allowed http(s) only
-        f"{url}{separator}{urlencode(query)}",
-        data=body,
-        method="POST",
-        headers={"Content-Type": "text/xml; charset=utf-8", "User-Agent": "Mozilla/4.0 wxsend"},
+        f"{url}{separator}{urlencode(query)}", data=body, method=method, headers=headers
     )
+    opener = urllib.request.build_opener(
+        _NoRedirects(), urllib.request.HTTPSHandler(context=tls_context(insecure=endpoint.insecure))
+    )
+    started = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, response.read()
+        with opener.open(request, timeout=endpoint.timeout) as response:
+            status, answer, answer_headers = response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:
         with error:
-            return error.code, error.read()
+            status, answer, answer_headers = error.code, error.read(), error.headers
     except urllib.error.URLError as error:
-        message = unreachable_message(url=url, reason=error.reason, timeout=timeout)
+        message = unreachable_message(
+            url=url, reason=error.reason, timeout=endpoint.timeout, gives_up=gives_up
+        )
         raise SimulatorError(message) from None
     except TimeoutError as error:  # a read that stalls after connecting
-        message = unreachable_message(url=url, reason=error, timeout=timeout)
+        message = unreachable_message(
+            url=url, reason=error, timeout=endpoint.timeout, gives_up=gives_up
+        )
         raise SimulatorError(message) from None
     except (ConnectionError, http.client.HTTPException) as error:
         detail = str(error) or type(error).__name__
         raise SimulatorError(f"The connection to {url} failed: {detail}.") from None
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return Answer(status=status, body=answer, headers=answer_headers, elapsed_ms=elapsed_ms)
 
 
-def unreachable_message(*, url: str, reason: object, timeout: float) -> str:
+def unreachable_message(
+    *,
+    url: str,
+    reason: object,
+    timeout: float,
+    gives_up: str = "WeChat would have given up and retried",
+) -> str:
     """Return the one line to show when no answer came back from `url`."""
     if isinstance(reason, ConnectionRefusedError):
         return f"No server at {url} — is it running? ./serve.sh"
     if isinstance(reason, TimeoutError):
-        return f"No answer from {url} within {timeout:g} s: WeChat would have given up and retried."
+        return f"No answer from {url} within {timeout:g} s: {gives_up}."
     if isinstance(reason, socket.gaierror):
         return f"Cannot resolve the host of {url}: {reason.strerror or reason}."
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        detail = reason.verify_message or reason.reason or str(reason)
+        return (
+            f"The TLS certificate of {url} does not verify ({detail}): fix the certificate; "
+            "only to test with a self-signed one, pass --insecure."
+        )
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS with {url} failed: {reason.reason or reason} — is it served over https?"
     return f"Cannot reach {url}: {reason}."
 
 
-def refusal_message(*, url: str, status: int, answer: bytes) -> str:
-    """Return the one line to show when the server answered with an HTTP error."""
-    reason = reason_text(answer)
+def refused_host(answer: Answer) -> bool:
+    """Return whether a 400 is Django refusing the Host header (not one of the endpoint's own)."""
+    return answer.status == 400 and (
+        DJANGO_BAD_REQUEST in answer.body or DJANGO_DISALLOWED_HOST in answer.body
+    )
+
+
+def host_name(host_header: str) -> str:
+    """Return the name ALLOWED_HOSTS must hold for `host_header`: without the port."""
+    domain, _port = split_domain_port(host_header)
+    return domain or host_header
+
+
+def refusal_message(*, endpoint: Endpoint, answer: Answer, verifying: bool = False) -> str:
+    """Return the one line to show when the server answered with an HTTP error or a redirect."""
+    url, status = endpoint.url, answer.status
+    reason = reason_text(answer.body)
     shown = f" ({reason})" if reason else ""
+    if 300 <= status < 400:
+        target = answer.location or "(no Location)"
+        lost = "" if verifying else " and the message would be lost"
+        return (
+            f"{url} redirects ({status}) to {target}: WeChat does not follow redirects{lost} — "
+            "put the final URL in the console (服务器地址) and --url, or stop redirecting /wechat/."
+        )
+    if refused_host(answer):
+        return (
+            f"{url}: the server refused the Host header {host_name(endpoint.host_header)!r}: "
+            "add it to DJANGO_ALLOWED_HOSTS"
+        )
+    if status == 403 and "time window" in reason.lower():
+        return (
+            f"{url} refused the timestamp{shown}: the server's clock and this machine's differ "
+            "by more than WECHAT_TIMESTAMP_WINDOW — are both synchronised (NTP)?"
+        )
+    if verifying:
+        if status == 403:
+            return (
+                f"{url}: the server refused the signature: check WECHAT_TOKEN matches the "
+                "console's Token."
+            )
+        if status == 503:
+            return (
+                f"{url} is not configured (503){shown}: set WECHAT_TOKEN to the console's Token "
+                "and restart wxsite."
+            )
+        if status == 404:
+            return f"Nothing at {url} (404) — the endpoint is /wechat/."
+        return (
+            f"{url} answered {status}{shown} instead of the echostr: the console's check "
+            "would fail."
+        )
     if status == 403 and "appid" in reason.lower():
         return (
             f"{url} refused the message's AppID{shown} — is WECHAT_APP_ID the same on both sides?"
@@ -400,8 +639,14 @@ def refusal_message(*, url: str, status: int, answer: bytes) -> str:
 
 
 def reason_text(answer: bytes) -> str:
-    """Return the first line of an error answer, shortened, for one-line messages."""
+    """Return the first line of an error answer, shortened, for one-line messages.
+
+    Of an HTML page (a proxy's error page, Django's), its title or first heading instead.
+    """
     text = answer.decode("utf-8", "replace").strip()
+    heading = HTML_HEADING.search(text) if text.startswith("<") else None
+    if heading:
+        text = " ".join(re.sub(r"<[^>]*>", " ", heading.group(2)).split())
     first = text.splitlines()[0].strip() if text else ""
     if len(first) > MAX_REASON_CHARS:
         first = first[: MAX_REASON_CHARS - 1] + "…"

@@ -1,13 +1,21 @@
 """`manage.py wxsend` against a live wxsite (and against stub servers for the failures)."""
 
+import datetime
 import http.server
+import ipaddress
+import os
+import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from io import StringIO
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.core.management import call_command
@@ -28,6 +36,11 @@ from replies.rules import ruleset as matching
 from replies.simulator import DEFAULT_ACCOUNT, DEFAULT_OPENID, event_fields
 from tests.conftest import AES_KEY, APP_ID, OLD_AES_KEY, TOKEN
 from tests.factories import make_rule
+from tests.live_server import free_port, server_env
+
+ROOT = Path(__file__).resolve().parents[1]
+# The public name of a site in these tests: the only name its ALLOWED_HOSTS holds.
+PUBLIC_HOST = "wx.example.test"
 
 live = pytest.mark.django_db(transaction=True)
 
@@ -46,12 +59,30 @@ def endpoint(live_server):
     return f"{live_server.url}/wechat/"
 
 
-def wxsend(*args, stdin=None):
+def wxsend(*args, stdin=None, stderr=None):
     """Run wxsend and return what it printed."""
     out = StringIO()
     extra = {"stdin": stdin} if stdin is not None else {}
-    call_command("wxsend", *args, stdout=out, stderr=StringIO(), **extra)
+    call_command("wxsend", *args, stdout=out, stderr=stderr or StringIO(), **extra)
     return out.getvalue()
+
+
+def wxsend_process(*args):
+    """Run wxsend as the operator does, from the command line; return the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "wxsend", *args],
+        cwd=ROOT,
+        env=dict(
+            os.environ, WECHAT_TOKEN=TOKEN, WECHAT_APP_ID=APP_ID, WECHAT_ENCODING_AES_KEY=AES_KEY
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def host_refused(url, host):
+    return f"{url}: the server refused the Host header {host!r}: add it to DJANGO_ALLOWED_HOSTS"
 
 
 # --- against the live endpoint ------------------------------------------------------------------
@@ -348,21 +379,42 @@ def test_click_without_key_is_refused(dead_url):
 
 
 class StubWeChatEndpoint:
-    """A server that answers every POST with a fixed status and body, optionally late."""
+    """A server that answers every request with a fixed status and body, optionally late.
 
-    def __init__(self):
+    With `echo`, a GET answers its echostr as text/plain, as the endpoint does. Every request is
+    recorded in `requests` as (method, path with query, headers, body). With `tls` (a server
+    SSLContext) it speaks https.
+    """
+
+    def __init__(self, tls=None):
         self.status, self.body, self.delay = 200, b"success", 0.0
+        self.headers = {}
+        self.echo = False
+        self.requests = []
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.answer(body)
+
+            def do_GET(self):
+                self.answer(b"")
+
+            def answer(self, body):
+                stub.requests.append(("" + self.command, self.path, self.headers, body))
                 time.sleep(stub.delay)
-                self.send_response(stub.status)
-                self.send_header("Content-Length", str(len(stub.body)))
+                status, answer, headers = stub.status, stub.body, dict(stub.headers)
+                if stub.echo and self.command == "GET":
+                    answer = dict(parse_qsl(urlsplit(self.path).query)).get("echostr", "").encode()
+                    headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 try:
-                    self.wfile.write(stub.body)
+                    self.wfile.write(answer)
                 except OSError:  # the client gave up (timeout test)
                     pass
 
@@ -371,8 +423,16 @@ class StubWeChatEndpoint:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/wechat/"
+        scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/wechat/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def host_headers(self):
+        return [headers["Host"] for _method, _path, headers, _body in self.requests]
 
     def close(self):
         self.server.shutdown()
@@ -500,4 +560,475 @@ def test_job_events_carry_msg_id_and_status():
         "TEMPLATESENDJOBFINISH",
         "42",
         "failed",
+    )
+
+
+# --- --host: the Host header of every request -------------------------------------------------
+
+
+@pytest.fixture
+def public_host_only(settings):
+    # The live server answers only its public name, as a production site does.
+    settings.ALLOWED_HOSTS = [PUBLIC_HOST]
+    settings.DEBUG = False
+
+
+@live
+@pytest.mark.parametrize("mode", ["plain", "compat", "aes"])
+def test_host_sets_the_host_header_in_every_mode(endpoint, public_host_only, mode):
+    make_rule("greeting", keywords=["你好"], text="您好")
+
+    output = wxsend("--url", endpoint, "--host", PUBLIC_HOST, "--mode", mode, "text", "你好")
+
+    assert "← text" in output and "您好" in output
+    assert Message.objects.get().mode == mode
+
+
+@live
+def test_without_host_the_urls_host_is_refused_and_named(endpoint, public_host_only):
+    with pytest.raises(CommandError) as raised:
+        wxsend("--url", endpoint, "text", "hi")
+
+    # Named without the port: ALLOWED_HOSTS holds names, never host:port.
+    assert str(raised.value) == host_refused(endpoint, urlsplit(endpoint).hostname)
+    assert not Message.objects.exists()
+
+
+@live
+def test_host_holds_for_every_message_of_a_chat(endpoint, public_host_only):
+    lines = "你好\n/click MENU_1\n/mode aes\n/subscribe 7\n"
+
+    output = wxsend("--url", endpoint, "--host", PUBLIC_HOST, "chat", stdin=StringIO(lines))
+
+    assert f"wxsend chat with {endpoint} (Host: {PUBLIC_HOST})" in output
+    assert Message.objects.count() == 3
+
+
+def test_host_is_sent_in_every_mode_chat_and_verify(stub):
+    stub.echo = True
+    host = f"{PUBLIC_HOST}:8443"
+
+    wxsend("--url", stub.url, "--host", host, "--mode", "aes", "text", "x")
+    wxsend(
+        "--url", stub.url, "--host", host, "chat", stdin=StringIO("a\n/click K\n/mode compat\nb\n")
+    )
+    wxsend("--url", stub.url, "--host", host, "verify")
+    wxsend("--url", stub.url, "verify")
+
+    methods = [method for method, _path, _headers, _body in stub.requests]
+    assert methods == ["POST"] * 4 + ["GET"] * 2
+    assert stub.host_headers == [host] * 5 + [urlsplit(stub.url).netloc]
+    assert all(len(headers.get_all("Host")) == 1 for _m, _p, headers, _b in stub.requests)
+
+
+def test_host_is_shown_at_verbosity_2(stub):
+    output = wxsend("--url", stub.url, "--host", PUBLIC_HOST, "-v", "2", "text", "x")
+
+    assert f"\nHost: {PUBLIC_HOST}\n" in output
+
+
+@pytest.mark.parametrize("host", ["wx example.com", "wx.example.com/wechat", "a\r\nX-Evil: 1"])
+def test_a_host_that_is_not_a_host_name_is_refused(stub, host):
+    with pytest.raises(CommandError, match="--host must be a host name or address"):
+        wxsend("--url", stub.url, "--host", host, "text", "x")
+    assert stub.requests == []
+
+
+# --- a real server whose DJANGO_ALLOWED_HOSTS holds only the public name ----------------------
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    """gunicorn (gunicorn.conf.py, DEBUG off) with DJANGO_ALLOWED_HOSTS=wx.example.test only.
+
+    Its database is its own SQLite file, whatever the test run uses.
+    """
+    workdir = tmp_path_factory.mktemp("strict_server")
+    port = free_port()
+    env = server_env(
+        f"sqlite:///{workdir / 'db.sqlite3'}",
+        workdir / "spool",
+        DJANGO_ALLOWED_HOSTS=PUBLIC_HOST,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_WORKERS="1",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    log_path = workdir / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wxsite.wsgi"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: the SIGKILL below reaches only gunicorn
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log_path.read_text(errors="replace")
+            assert time.monotonic() < deadline, log_path.read_text(errors="replace")
+            try:
+                # /healthz answers any Host, so a load balancer can call it by IP.
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/wechat/"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def test_verify_names_the_refused_host_in_one_line_and_exits_1(strict_server):
+    result = wxsend_process("--url", strict_server, "verify")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"CommandError: {host_refused(strict_server, '127.0.0.1')}"
+
+
+def test_verify_passes_with_the_allowed_host(strict_server):
+    result = wxsend_process("--url", strict_server, "--host", PUBLIC_HOST, "verify")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        f"OK: {strict_server} (Host: {PUBLIC_HOST}) answered the echostr as text/plain in "
+    )
+    assert len(result.stdout.strip().splitlines()) == 1
+
+
+def test_a_message_to_a_refused_host_names_it(strict_server):
+    result = wxsend_process("--url", strict_server, "text", "hi")
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"CommandError: {host_refused(strict_server, '127.0.0.1')}"
+
+
+def test_a_message_with_the_allowed_host_is_answered(strict_server):
+    result = wxsend_process(
+        "--url", strict_server, "--host", PUBLIC_HOST, "--mode", "aes", "event", "subscribe"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "(no reply: the endpoint answered success)" in result.stdout
+
+
+# --- verify: the console's URL check ----------------------------------------------------------
+
+
+@live
+def test_verify_with_the_right_token_passes(endpoint):
+    output = wxsend("--url", endpoint, "verify")
+
+    assert output.startswith(f"OK: {endpoint} answered the echostr as text/plain in ")
+    assert output.rstrip().endswith("the console's 提交 (submit) will pass with this token.")
+    assert not Message.objects.exists()  # a GET check stores nothing
+
+
+@live
+def test_verify_with_a_wrong_token_says_to_check_it(endpoint):
+    with pytest.raises(CommandError) as raised:
+        wxsend("--url", endpoint, "--token", "not-the-console-token", "verify")
+
+    assert str(raised.value) == (
+        f"{endpoint}: the server refused the signature: check WECHAT_TOKEN matches the "
+        "console's Token."
+    )
+
+
+@live
+def test_verify_ignores_the_mode_and_needs_no_aes_key(endpoint, settings):
+    settings.WECHAT_ENCODING_AES_KEY = ""
+
+    assert wxsend("--url", endpoint, "--mode", "aes", "verify").startswith("OK: ")
+
+
+def test_verify_sends_exactly_what_wechat_sends(stub):
+    stub.echo = True
+
+    output = wxsend("--url", stub.url, "-v", "2", "verify")
+
+    [(method, path, headers, body)] = stub.requests
+    query = dict(parse_qsl(urlsplit(path).query))
+    assert method == "GET" and body == b""
+    assert list(query) == ["signature", "echostr", "timestamp", "nonce"]
+    assert query["signature"] == compute_signature(TOKEN, query["timestamp"], query["nonce"])
+    assert abs(int(query["timestamp"]) - time.time()) < 60
+    assert query["echostr"].isdigit() and query["nonce"].isdigit()
+    assert headers["Host"] == urlsplit(stub.url).netloc
+    assert f"text/plain; charset=utf-8: {query['echostr']}" in output
+
+
+def test_verify_without_a_token_says_where_to_set_it(stub, settings):
+    settings.WECHAT_TOKEN = ""
+
+    with pytest.raises(CommandError, match=r"No token: set WECHAT_TOKEN or pass --token"):
+        wxsend("--url", stub.url, "verify")
+    assert stub.requests == []
+
+
+def test_verify_refuses_html_instead_of_the_echostr(stub):
+    stub.headers = {"Content-Type": "text/html"}
+    stub.body = b"<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head></html>"
+
+    with pytest.raises(CommandError) as raised:
+        wxsend("--url", stub.url, "verify")
+    assert str(raised.value) == (
+        f"{stub.url} answered HTML (Welcome to nginx!) instead of the echostr: the URL does not "
+        "reach wxsite's /wechat/ (another site, a proxy's page?)."
+    )
+
+
+def test_verify_refuses_the_echostr_as_html(stub):
+    stub.echo, stub.headers = True, {"Content-Type": "text/html; charset=utf-8"}
+
+    with pytest.raises(
+        CommandError, match=r"answered the echostr as 'text/html; .* not text/plain"
+    ):
+        wxsend("--url", stub.url, "verify")
+
+
+def test_verify_refuses_another_answer(stub):
+    stub.headers, stub.body = {"Content-Type": "text/plain"}, b"success"
+
+    with pytest.raises(CommandError, match=r"answered 'success' instead of the echostr '\d+'"):
+        wxsend("--url", stub.url, "verify")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_verify_and_messages_refuse_a_redirect(stub, status):
+    https_url = stub.url.replace("http://", "https://")
+    stub.status, stub.headers, stub.body = status, {"Location": https_url}, b""
+
+    with pytest.raises(CommandError) as verify:
+        wxsend("--url", stub.url, "verify")
+    with pytest.raises(CommandError) as message:
+        wxsend("--url", stub.url, "text", "x")
+
+    assert str(verify.value).startswith(
+        f"{stub.url} redirects ({status}) to {https_url}: WeChat does not follow redirects — "
+    )
+    assert "WeChat does not follow redirects and the message would be lost — " in str(message.value)
+    assert len(stub.requests) == 2  # neither was followed
+
+
+def test_verify_slower_than_wechat_waits_fails(stub):
+    stub.echo, stub.delay = True, 1.0
+
+    with pytest.raises(CommandError) as raised:
+        wxsend("--url", stub.url, "--timeout", "0.3", "verify")
+    assert str(raised.value) == (
+        f"No answer from {stub.url} within 0.3 s: the console's check would fail "
+        "(请求URL超时, the URL timed out)."
+    )
+
+
+def test_verify_without_a_server_says_so(dead_url):
+    with pytest.raises(CommandError, match="No server at .* is it running"):
+        wxsend("--url", dead_url, "verify")
+
+
+def test_django_debug_page_for_a_disallowed_host_is_named_too(stub):
+    # With DEBUG on, Django answers a bad Host with its technical page, status 400.
+    stub.status, stub.headers = 400, {"Content-Type": "text/html; charset=utf-8"}
+    stub.body = b"<!DOCTYPE html><html><head><title>DisallowedHost at /wechat/</title>"
+
+    for args in (["verify"], ["text", "x"]):
+        with pytest.raises(CommandError) as raised:
+            wxsend("--url", stub.url, "--host", "203.0.113.7:80", *args)
+        assert str(raised.value) == host_refused(stub.url, "203.0.113.7")
+
+
+def test_the_endpoints_own_400_is_not_taken_for_a_host(stub):
+    stub.status, stub.body = 400, b"The query parameter echostr is missing."
+
+    with pytest.raises(CommandError) as raised:
+        wxsend("--url", stub.url, "verify")
+    assert "Host header" not in str(raised.value)
+    assert "(The query parameter echostr is missing.)" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "status, body, expected",
+    [
+        (503, b"No WeChat token is configured.", "set WECHAT_TOKEN to the console's Token"),
+        (404, b"<h1>Not Found</h1>", "(404) — the endpoint is /wechat/"),
+        (403, b"The timestamp is outside the accepted time window.", "synchronised (NTP)?"),
+        (502, b"<html><head><title>502 Bad Gateway</title>", "502 (502 Bad Gateway) instead"),
+    ],
+)
+def test_verify_says_what_to_fix_for_other_answers(stub, status, body, expected):
+    stub.status, stub.body = status, body
+
+    with pytest.raises(CommandError) as raised:
+        wxsend("--url", stub.url, "verify")
+    assert expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+# --- TLS: verified against the URL's host; --insecure (testing only) skips that, nothing else --
+
+
+def _name(common_name):
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _certificate(subject, issuer, public_key, signing_key, *, ca, names=()):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if names:
+        alternative = []
+        for name in names:
+            try:
+                alternative.append(x509.IPAddress(ipaddress.ip_address(name)))
+            except ValueError:
+                alternative.append(x509.DNSName(name))
+        builder = builder.add_extension(x509.SubjectAlternativeName(alternative), critical=False)
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def test_ca(tmp_path_factory):
+    """A throwaway CA: returns (its PEM file, a function issuing a server SSLContext for names)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    directory = tmp_path_factory.mktemp("tls")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = _name("wxsend test CA")
+    ca_cert = _certificate(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True)
+    ca_file = directory / "ca.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+
+    def server_context(*names):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _certificate(
+            _name(names[0]), ca_name, key.public_key(), ca_key, ca=False, names=names
+        )
+        chain = directory / f"{'_'.join(names)}.pem"
+        chain.write_bytes(
+            cert.public_bytes(serialization.Encoding.PEM)
+            + key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(chain)
+        return context
+
+    return ca_file, server_context
+
+
+@pytest.fixture
+def tls_stub(test_ca):
+    """Start https stubs with a certificate from the test CA for the given names."""
+    started = []
+
+    def start(*names):
+        server = StubWeChatEndpoint(tls=test_ca[1](*names))
+        server.echo = True
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def trust_test_ca(test_ca, monkeypatch):
+    # OpenSSL reads SSL_CERT_FILE each time a default context loads its CAs.
+    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca[0]))
+
+
+def test_an_untrusted_certificate_is_refused_and_insecure_is_offered(tls_stub):
+    server = tls_stub("127.0.0.1")
+
+    for args in (["verify"], ["text", "x"]):
+        with pytest.raises(CommandError) as raised:
+            wxsend("--url", server.url, *args)
+        message = str(raised.value)
+        assert message.startswith(f"The TLS certificate of {server.url} does not verify (")
+        assert message.endswith(
+            "): fix the certificate; only to test with a self-signed one, pass --insecure."
+        )
+    assert server.requests == []
+
+
+def test_insecure_skips_only_the_certificate_check(tls_stub):
+    server = tls_stub("127.0.0.1")
+    err = StringIO()
+
+    output = wxsend("--url", server.url, "--insecure", "--host", PUBLIC_HOST, "verify", stderr=err)
+
+    assert output.startswith("OK: ")
+    assert "--insecure: the TLS certificate is not verified (testing only)" in err.getvalue()
+    assert server.host_headers == [PUBLIC_HOST]
+    # Everything but the certificate is still checked: the echostr, the reply's signature.
+    server.echo, server.headers, server.body = False, {"Content-Type": "text/plain"}, b"nope"
+    with pytest.raises(CommandError, match="answered 'nope' instead of the echostr"):
+        wxsend("--url", server.url, "--insecure", "verify")
+    server.body = encrypted_reply(token="another-token")
+    with pytest.raises(CommandError, match="does not verify: signature mismatch"):
+        wxsend("--url", server.url, "--insecure", "--mode", "aes", "text", "x")
+
+
+def test_insecure_changes_nothing_over_http(stub):
+    stub.echo = True
+    err = StringIO()
+
+    wxsend("--url", stub.url, "--insecure", "--host", PUBLIC_HOST, "verify", stderr=err)
+    wxsend("--url", stub.url, "--host", PUBLIC_HOST, "verify")
+
+    first, second = stub.requests
+    assert stub.host_headers == [PUBLIC_HOST, PUBLIC_HOST]
+    assert sorted(first[2].keys()) == sorted(second[2].keys())
+    assert err.getvalue() == ""
+
+
+def test_the_certificate_is_checked_against_the_urls_host_not_the_host_header(
+    tls_stub, trust_test_ca
+):
+    by_ip = tls_stub("127.0.0.1")
+    by_name = tls_stub(PUBLIC_HOST)
+
+    # A trusted certificate for the URL's host: verified, whatever Host header is sent.
+    assert wxsend("--url", by_ip.url, "--host", PUBLIC_HOST, "verify").startswith("OK: ")
+    assert "← " in wxsend("--url", by_ip.url, "--host", PUBLIC_HOST, "text", "x")
+    assert by_ip.host_headers == [PUBLIC_HOST, PUBLIC_HOST]
+    # A trusted certificate for the Host header's name only: refused, the URL is 127.0.0.1 ...
+    with pytest.raises(CommandError, match=r"does not verify \(.*(mismatch|match)"):
+        wxsend("--url", by_name.url, "--host", PUBLIC_HOST, "verify")
+    assert by_name.requests == []
+    # ... unless --insecure, for testing.
+    assert wxsend("--url", by_name.url, "--host", PUBLIC_HOST, "--insecure", "verify").startswith(
+        "OK: "
     )

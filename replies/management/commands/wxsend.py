@@ -2,8 +2,10 @@
 
 One message or event per call (`wxsend text 你好`, `wxsend event CLICK --key MENU_1`), or a chat
 (`wxsend chat`, or `wxsend` alone) where each line is a text message and `/commands` send the
-rest. The protocol work lives in replies.simulator; this module turns options into messages and
-prints what came back.
+rest. `wxsend verify` rehearses the console's URL check (提交 in 基本配置). `--host` sets the Host
+header of every request (a site behind nginx reached by IP); `--insecure` skips TLS certificate
+checks, for a self-signed test certificate only. The protocol work lives in replies.simulator;
+this module turns options into messages and prints what came back.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import argparse
 import sys
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -34,6 +36,7 @@ from replies.simulator import (
     Endpoint,
     Exchange,
     SimulatorError,
+    Verification,
     describe_message,
     describe_reply,
     event_fields,
@@ -45,6 +48,7 @@ from replies.simulator import (
     new_msg_id,
     send_message,
     text_fields,
+    verify_endpoint,
     video_fields,
     voice_fields,
 )
@@ -88,10 +92,34 @@ class Session:
     account: str
     timeout: float
     raw: bool
+    host: str = ""
+    insecure: bool = False
 
     def endpoint(self) -> Endpoint:
         """Return the endpoint with credentials for this session's mode."""
-        return Endpoint(url=self.url, credentials=self.credentials(), timeout=self.timeout)
+        return self.endpoint_with(self.credentials())
+
+    def verification_endpoint(self) -> Endpoint:
+        """Return the endpoint for the console's URL check: only the token is needed."""
+        if not self.token:
+            raise SimulatorError(
+                "No token: set WECHAT_TOKEN or pass --token (the console's 令牌/Token)."
+            )
+        return self.endpoint_with(Credentials(token=self.token, app_id=self.app_id))
+
+    def endpoint_with(self, credentials: Credentials) -> Endpoint:
+        return Endpoint(
+            url=self.url,
+            credentials=credentials,
+            timeout=self.timeout,
+            host=self.host,
+            insecure=self.insecure,
+        )
+
+    @property
+    def where(self) -> str:
+        """Return the URL, with the Host header when --host sets another."""
+        return f"{self.url} (Host: {self.host})" if self.host else self.url
 
     def credentials(self) -> Credentials:
         """Return the credentials, refusing a mode they are not enough for."""
@@ -162,6 +190,19 @@ def add_common_options(parser: argparse.ArgumentParser, *, suppress: bool, url: 
         default=default(False),
         help="print the reply XML instead of a description",
     )
+    parser.add_argument(
+        "--host",
+        default=default(""),
+        help="the Host header of every request, instead of the URL's (a site behind nginx "
+        "reached by IP, a virtual host); TLS is still checked against the URL's host",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=default(False),
+        help="FOR TESTING ONLY: do not verify the TLS certificate (a self-signed test "
+        "certificate); everything else is checked as usual",
+    )
 
 
 class Command(BaseCommand):
@@ -185,6 +226,11 @@ class Command(BaseCommand):
             return sub
 
         add("chat", "type messages at a prompt (also reads them from stdin)")
+        add(
+            "verify",
+            "rehearse the console's URL check (提交 in 基本配置): a GET signed with the token "
+            "that must answer exactly the echostr, as text/plain, within 5 s, without a redirect",
+        )
         text = add(MsgType.TEXT, "a text message")
         text.add_argument("content", nargs="+", help="what the follower types")
 
@@ -254,7 +300,12 @@ class Command(BaseCommand):
         self.verbosity = options["verbosity"]
         session = session_from(options)
         kind = options.get("kind") or "chat"
+        if session.insecure and urlsplit(session.url).scheme == "https":
+            self.stderr.write("! --insecure: the TLS certificate is not verified (testing only).")
         try:
+            if kind == "verify":
+                self.verify(session)
+                return
             if kind == "chat":
                 self.chat(session, stdin=options.get("stdin") or sys.stdin)
                 return
@@ -262,6 +313,26 @@ class Command(BaseCommand):
             self.send(session, msg_type=msg_type, fields=fields, create_time=options["create_time"])
         except SimulatorError as error:
             raise CommandError(str(error)) from None
+
+    # --- the console's URL check ----------------------------------------------------------------
+
+    def verify(self, session: Session) -> Verification:
+        """Send the console's signed GET; print one line saying it passed (or raise why not)."""
+        verification = verify_endpoint(endpoint=session.verification_endpoint())
+        if self.verbosity >= 2:
+            self.stdout.write(f"GET {session.url}?{urlencode(verification.query)}")
+            if session.host:
+                self.stdout.write(f"Host: {session.host}")
+            self.stdout.write(
+                f"HTTP {verification.status}, {verification.content_type}: "
+                f"{verification.answer.decode('utf-8', 'replace')}"
+            )
+        self.stdout.write(
+            f"OK: {session.where} answered the echostr as text/plain in "
+            f"{verification.elapsed_ms:.0f} ms: the console's 提交 (submit) will pass with this "
+            "token."
+        )
+        return verification
 
     # --- one message ---------------------------------------------------------------------------
 
@@ -290,6 +361,8 @@ class Command(BaseCommand):
         )
         if self.verbosity >= 2:
             self.stdout.write(f"POST {session.url}?{urlencode(exchange.query)}")
+            if session.host:
+                self.stdout.write(f"Host: {session.host}")
             if session.mode != "plain":
                 self.stdout.write(pretty_print_xml(exchange.body))
             self.stdout.write(f"HTTP {exchange.status}, answer as received:")
@@ -318,7 +391,7 @@ class Command(BaseCommand):
         if interactive:
             enable_line_editing()
         self.stdout.write(
-            f"wxsend chat with {session.url} as {session.openid} ({session.mode} mode). "
+            f"wxsend chat with {session.where} as {session.openid} ({session.mode} mode). "
             "/help lists commands, /quit leaves."
         )
         session.credentials()  # fail now, not at the first line, when the secrets are missing
@@ -469,6 +542,8 @@ def session_from(options: dict[str, Any]) -> Session:
         account=options["account"],
         timeout=options["timeout"],
         raw=options["raw"],
+        host=options["host"] or "",
+        insecure=options["insecure"],
     )
 
 
