@@ -209,7 +209,6 @@ class _Chart:
         svg.set("width", str(self.width))
         svg.set("height", str(height))
         svg.set("viewBox", f"0 0 {self.width} {height}")
-        svg.set("style", "max-width: 100%; height: auto; overflow: visible")
         return mark_safe(etree.tostring(svg, encoding="unicode"))  # noqa: S308 - built by lxml
 
     def _legend(self, svg, top: float) -> float:
