@@ -67,6 +67,7 @@ class Command(BaseCommand):
             f"Point wxsite at it: WECHAT_API_BASE={fake.url} WECHAT_APP_ID={app_id} "
             "WECHAT_APP_SECRET=<the secret>. Calls are printed below; Ctrl-C stops."
         )
+        self.stdout.flush()
         try:
             fake.serve_forever()
         except KeyboardInterrupt:
@@ -80,6 +81,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{call['method']} {call['path']} -> errcode {call['errcode']}{fault} {body[:200]}"
         )
+        self.stdout.flush()
 
     def read_json(self, path: str) -> Any:
         try:
