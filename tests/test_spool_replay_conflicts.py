@@ -258,6 +258,7 @@ def test_spool_conflicts_are_shown_read_only_in_the_admin(admin_client, conflict
     detail = admin_client.get(f"/admin/replies/spoolconflict/{conflict.pk}/change/")
     assert detail.status_code == 200 and b'name="_save"' not in detail.content
     assert "价格".encode() in detail.content and b"other" in detail.content
+    assert b'<pre class="wx-pre-wrap">' in detail.content  # styled by CSS: the CSP allows no style=
     assert admin_client.get("/admin/replies/spoolconflict/add/").status_code == 403
     delete = f"/admin/replies/spoolconflict/{conflict.pk}/delete/"
     assert admin_client.get(delete).status_code == 403

@@ -19,7 +19,7 @@ from replies.protocol import pretty_print_xml
 def _pretty(xml: str):
     if not xml:
         return "—"
-    return format_html("<pre style='white-space: pre-wrap'>{}</pre>", pretty_print_xml(xml))
+    return format_html('<pre class="wx-pre-wrap">{}</pre>', pretty_print_xml(xml))
 
 
 @admin.register(SpoolConflict)
