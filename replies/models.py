@@ -550,19 +550,45 @@ class SpoolConflict(models.Model):
         DEDUP_KEY = "dedup_key", _("same message key, other content")
         REQUEST_KEY = "request_key", _("same signed query, other message")
 
-    detected_at = models.DateTimeField(_("detected at"), default=timezone.now)
-    kind = models.CharField(_("conflict"), max_length=16, choices=Kind.choices)
+    detected_at = models.DateTimeField(
+        _("detected at"), default=timezone.now, help_text=_("When replay found it.")
+    )
+    kind = models.CharField(
+        _("conflict"),
+        max_length=16,
+        choices=Kind.choices,
+        help_text=_("Which key the two messages share."),
+    )
     file_name = models.CharField(
         _("file"),
         max_length=100,
         help_text=_("In the spool's conflicts/ folder, e.g. 3f2a…c41e-9b0d5e1a2f3c.json."),
     )
-    dedup_key = models.CharField(_("dedup key"), max_length=40)
-    request_key = models.CharField(_("request key"), max_length=40, blank=True)
+    dedup_key = models.CharField(
+        _("dedup key"),
+        max_length=40,
+        help_text=_(
+            "SHA-1 of MsgId + FromUserName + CreateTime (events: FromUserName + CreateTime + "
+            "Event + EventKey); WeChat's retries share it."
+        ),
+    )
+    request_key = models.CharField(
+        _("request key"),
+        max_length=40,
+        blank=True,
+        help_text=_(
+            "SHA-1 of the signed timestamp and nonce: the same signed query with another body "
+            "is a forgery."
+        ),
+    )
     spooled_xml = models.TextField(
         _("spooled XML"), help_text=_("The message kept in the spool, as WeChat sent it.")
     )
-    spooled_received_at = models.DateTimeField(_("spooled message received at"), null=True)
+    spooled_received_at = models.DateTimeField(
+        _("spooled message received at"),
+        null=True,
+        help_text=_("When it arrived, during the database outage."),
+    )
     # An id, not a foreign key: purging old messages must not touch (or be slowed by) this.
     stored_message_id = models.BigIntegerField(
         _("stored message"),

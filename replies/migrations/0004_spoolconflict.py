@@ -15,13 +15,13 @@ class Migration(migrations.Migration):
             name='SpoolConflict',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('detected_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='detected at')),
-                ('kind', models.CharField(choices=[('dedup_key', 'same message key, other content'), ('request_key', 'same signed query, other message')], max_length=16, verbose_name='conflict')),
+                ('detected_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When replay found it.', verbose_name='detected at')),
+                ('kind', models.CharField(choices=[('dedup_key', 'same message key, other content'), ('request_key', 'same signed query, other message')], help_text='Which key the two messages share.', max_length=16, verbose_name='conflict')),
                 ('file_name', models.CharField(help_text="In the spool's conflicts/ folder, e.g. 3f2a…c41e-9b0d5e1a2f3c.json.", max_length=100, verbose_name='file')),
-                ('dedup_key', models.CharField(max_length=40, verbose_name='dedup key')),
-                ('request_key', models.CharField(blank=True, max_length=40, verbose_name='request key')),
+                ('dedup_key', models.CharField(help_text="SHA-1 of MsgId + FromUserName + CreateTime (events: FromUserName + CreateTime + Event + EventKey); WeChat's retries share it.", max_length=40, verbose_name='dedup key')),
+                ('request_key', models.CharField(blank=True, help_text='SHA-1 of the signed timestamp and nonce: the same signed query with another body is a forgery.', max_length=40, verbose_name='request key')),
                 ('spooled_xml', models.TextField(help_text='The message kept in the spool, as WeChat sent it.', verbose_name='spooled XML')),
-                ('spooled_received_at', models.DateTimeField(null=True, verbose_name='spooled message received at')),
+                ('spooled_received_at', models.DateTimeField(help_text='When it arrived, during the database outage.', null=True, verbose_name='spooled message received at')),
                 ('stored_message_id', models.BigIntegerField(help_text='The id of the stored message it collided with, e.g. 1234.', null=True, verbose_name='stored message')),
             ],
             options={
