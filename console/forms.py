@@ -99,9 +99,6 @@ class ButtonForm(forms.Form):
     def __init__(self, *args, top_level: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self.top_level = top_level
-        size = {"name": 12, "key": 14, "url": 24, "appid": 14, "pagepath": 16, "article_id": 14}
-        for name, width in size.items():
-            self.fields[name].widget.attrs["size"] = width
 
     def is_blank(self) -> bool:
         return not any(self.cleaned_data.get(name) for name in ("name", "type", *ACTION_FIELDS))

@@ -419,3 +419,47 @@ def test_publishing_is_logged_without_secrets(editor, fake, caplog):
     assert SECRET not in caplog.text
     for token in fake._tokens:
         assert token not in caplog.text
+
+
+# --- in a real browser, under the Content-Security-Policy ----------------------------------------
+
+CSP_LISTENER = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(
+  `${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_editor_works_in_chromium_without_csp_violations(live_server, fake, tmp_path):
+    from tests.browser import logged_in_page, make_operator, screenshot
+
+    save_draft(MENU)
+    make_rule("歌曲", triggers=[("click", "V1001_TODAY_MUSIC", "")])
+    user = make_operator()
+    with logged_in_page(live_server, user) as page:
+        page.add_init_script(CSP_LISTENER)
+        page.goto(f"{live_server.url}{EDITOR}")
+        # The stylesheet is applied: the phone frame has its fixed width.
+        width = page.eval_on_selector(
+            ".console-phone-screen", "element => getComputedStyle(element).width"
+        )
+        assert width == "280px"
+        # A sub-menu opens on a tap: a <details>, no script of ours.
+        page.click("details.console-phone-button summary")
+        assert page.locator("details.console-phone-button[open] li", has_text="赞一下我们").count()
+        screenshot(page, "menu-editor", tmp_path)
+        page.fill("#id_b2-name", "联系我们")
+        page.select_option("#id_b2-type", "view")
+        page.fill("#id_b2-url", "https://example.com/contact")
+        page.click("input[name=_publish]")
+        page.wait_for_load_state("load")
+        assert page.locator(".messagelist .success").count() == 1
+        screenshot(page, "menu-published", tmp_path)
+        violations = page.evaluate("window.__csp || []")
+    assert violations == []
+    assert fake.menu["button"][2] == {
+        "type": "view",
+        "name": "联系我们",
+        "url": "https://example.com/contact",
+    }
