@@ -166,6 +166,9 @@ class MenuButtonAdmin(OfferedLookupsOnly, admin.ModelAdmin):
                 % {"explanation": error.explanation, "errmsg": error.errmsg},
             )
             return redirect("admin:console_menubutton_changelist")
+        if not live.body["button"]:
+            messages.warning(request, _("Followers see no menu now: there is nothing to import."))
+            return redirect("admin:console_menubutton_changelist")
         notes = [note_message(note) for note in live.notes]
         if request.method == "POST":
             save_draft(live.body)

@@ -186,16 +186,6 @@ class MenuEditorForm:
             raise ValueError("validate the form first")
         return self._body
 
-    @property
-    def media(self):
-        return forms.Media()
-
-    @property
-    def has_errors(self) -> bool:
-        return bool(self.non_field_errors) or any(
-            form.errors for column in self.columns for form in column
-        )
-
 
 class MenuKeyInput(forms.TextInput):
     """A text input that suggests the draft menu's keys (an HTML datalist, no JavaScript)."""

@@ -463,3 +463,12 @@ def test_the_editor_works_in_chromium_without_csp_violations(live_server, fake, 
         "name": "联系我们",
         "url": "https://example.com/contact",
     }
+
+
+def test_importing_when_followers_see_no_menu_keeps_the_draft(editor, fake):
+    save_draft(MENU)
+
+    response = editor.post(IMPORT, follow=True)
+
+    assert draft_body() == MENU
+    assert any("no menu" in message or "菜单" in message for message in messages_of(response))

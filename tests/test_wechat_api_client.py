@@ -481,3 +481,11 @@ def test_the_fake_and_the_client_agree_on_the_json_of_every_call(fake):
             client.get_menu()
     assert fake.sent == [{"touser": "o_follower", "msgtype": "text", "text": {"content": "你好"}}]
     assert json.dumps(fake.calls, ensure_ascii=False)  # recorded calls are plain JSON
+
+
+def test_a_forced_refresh_without_a_rejected_token_replaces_the_cached_one(fake):
+    with make_client(fake) as client:
+        first = client.access_token()
+        second = client.access_token(force_refresh=True)
+    assert first != second
+    assert [call["body"]["force_refresh"] for call in fake.calls_to(TOKEN_PATH)] == [False, True]

@@ -296,6 +296,9 @@ class WeChatClient:
             cached = self._cached_token()
             if cached:
                 return cached
+        elif rejected is None:
+            # Forced with no token named: replace the one in the cache, whatever it is.
+            rejected = self._cached_token() or ""
         deadline = time.monotonic() + self._lock_seconds
         pause = 0.02
         owner = uuid.uuid4().hex
