@@ -264,3 +264,24 @@ def test_the_time_the_fake_takes_is_small(fake):
         for _ in range(10):
             client.get_current_autoreply_info()
     assert time.monotonic() - started < 1
+
+
+# --- system checks -------------------------------------------------------------------------------
+
+
+def test_a_plain_http_api_base_is_a_deploy_warning(settings):
+    from console.checks import check_api_base
+
+    settings.WECHAT_API_BASE = "http://127.0.0.1:8100"
+    assert [problem.id for problem in check_api_base()] == ["console.W001"]
+    settings.WECHAT_API_BASE = "https://api.weixin.qq.com"
+    assert check_api_base() == []
+
+
+def test_a_timeout_of_zero_is_an_error(settings):
+    from console.checks import check_api_timeout
+
+    settings.WECHAT_API_TIMEOUT = 0
+    assert [problem.id for problem in check_api_timeout()] == ["console.E001"]
+    settings.WECHAT_API_TIMEOUT = 5.0
+    assert check_api_timeout() == []
