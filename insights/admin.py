@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from insights import reports as insights
 from insights.charts import bar_chart, line_chart
 from insights.models import Report
+from replies.admin.safety import OfferedLookupsOnly
 from replies.models import ReplyRule, RuleReply, Trigger
 from replies.models import kind_label as models_kind_label
 from replies.rules.forms import TriggerForm
@@ -118,7 +119,7 @@ def _percent(part: int, whole: int) -> str:
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     """The insight pages: read-only views of the message log, for whoever may read the log."""
 
     def get_urls(self):
@@ -215,7 +216,10 @@ class ReportAdmin(admin.ModelAdmin):
             {
                 "group": group,
                 "keyword_ok": _keyword_error(group.key) is None,
-                "messages_url": f"{changelist}?{urlencode({'type': 'text', 'q': group.sample})}",
+                # The message log's own filter parameter: it refuses any other lookup.
+                "messages_url": (
+                    f"{changelist}?{urlencode({'msg_type__exact': 'text', 'q': group.sample})}"
+                ),
             }
             for group in report.groups
         ]

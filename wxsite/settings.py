@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "wxsite.middleware.HealthCheckAnyHostMiddleware",  # first: /healthz answers any Host
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "replies.admin.timeouts.AdminStatementTimeoutMiddleware",  # admin queries only, PostgreSQL
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -59,6 +60,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "wxsite.urls"
 WSGI_APPLICATION = "wxsite.wsgi.application"
 ADMIN_URL = env_str("DJANGO_ADMIN_URL", "admin/").strip("/") + "/"
+# PostgreSQL cancels an admin request's query after this long (a 503 page); 0 turns it off.
+DJANGO_ADMIN_STATEMENT_TIMEOUT_MS = env_int("DJANGO_ADMIN_STATEMENT_TIMEOUT_MS", 15000)
 
 TEMPLATES = [
     {

@@ -7,6 +7,7 @@ scan to build them), the list never counts the whole table, and every filter has
 import csv
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import chain
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from replies.admin.conversation import conversation_link, conversation_view
+from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, kind_label
 from replies.protocol import pretty_print_xml
 
@@ -99,6 +101,32 @@ class _Echo:
         return value
 
 
+class _CsvRows:
+    """The export's lines, read from `rows` (a queryset iterator) as the response streams.
+
+    `start()` reads the first row in the view, so the query runs under the admin's statement
+    timeout (replies.admin.timeouts), which ends when the view returns. `close()` — which the
+    response calls even when nothing was read — closes the database cursor at once rather than
+    whenever the iterator is garbage-collected.
+    """
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.first = None
+
+    def start(self) -> None:
+        self.first = next(self.rows, None)
+
+    def __iter__(self):
+        writer = csv.writer(_Echo())
+        yield "\ufeff" + writer.writerow(CSV_COLUMNS)
+        for row in chain([self.first] if self.first is not None else [], self.rows):
+            yield writer.writerow([_csv_cell(value) for value in row])
+
+    def close(self) -> None:
+        self.rows.close()
+
+
 def _csv_cell(value) -> str:
     """Return one CSV cell: times in local time; text with formulas neutralised, so that a
     follower's "=HYPERLINK(…)" stays text when an operator opens the file in a spreadsheet."""
@@ -112,7 +140,7 @@ def _csv_cell(value) -> str:
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     list_display = [
         "received_at",
         "follower",
@@ -263,16 +291,11 @@ class MessageAdmin(admin.ModelAdmin):
         """Stream the list as filtered and searched on screen, as CSV (UTF-8 with BOM for Excel)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        changelist = self.get_changelist_or_400(request)
         rows = changelist.get_queryset(request).values_list(*CSV_COLUMNS).iterator(chunk_size=2000)
-        writer = csv.writer(_Echo())
-
-        def lines():
-            yield "\ufeff" + writer.writerow(CSV_COLUMNS)
-            for row in rows:
-                yield writer.writerow([_csv_cell(value) for value in row])
-
+        stream = _CsvRows(rows)
+        stream.start()
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(stream, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="messages-{stamp}.csv"'
         return response

@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, ReplyRule, RuleReply, Trigger
 from replies.rules.conflicts import warnings_for
 from replies.rules.forms import (
@@ -72,7 +73,7 @@ def _hits_subquery(aggregate):
 
 
 @admin.register(ReplyRule)
-class ReplyRuleAdmin(admin.ModelAdmin):
+class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     form = ReplyRuleForm
     inlines = [TriggerInline, RuleReplyInline]
     list_display = [

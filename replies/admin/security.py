@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from replies.admin.safety import OfferedLookupsOnly
 from replies.models import SecurityEvent
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):
+class SecurityEventAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     list_display = ["occurred_at", "code", "status", "ip", "forwarded_for", "openid", "reason"]
     list_filter = ["code", "status"]
     search_fields = ["=ip", "forwarded_for", "=openid"]
