@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
@@ -36,6 +37,7 @@ MAX_RANGE_DAYS = 366
 TOP_RULES = 15
 MAX_DRAFT_KEYWORDS = 10
 
+
 def kind_label(kind: str) -> str:
     """Return the label of a traffic series, e.g. "event:click" -> "menu click"."""
     msg_type, _sep, event = kind.partition(":")
@@ -43,6 +45,14 @@ def kind_label(kind: str) -> str:
 
 
 # --- the period ------------------------------------------------------------------------------
+
+
+# The dates a period may span. WeChat began in 2011, so nothing older can be in the log; and the
+# extremes (year 1, year 9999) overflow when a local day is turned into UTC or a day is added.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+DATE_ATTRS = {"type": "date", "min": FIRST_DAY.isoformat(), "max": LAST_DAY.isoformat()}
+DATE_VALIDATORS = [MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)]
 
 
 class PeriodForm(forms.Form):
@@ -53,10 +63,16 @@ class PeriodForm(forms.Form):
 
     days = forms.TypedChoiceField(label=_("period"), choices=DAYS, coerce=int, required=False)
     start = forms.DateField(
-        label=_("from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("from"),
+        required=False,
+        widget=forms.DateInput(attrs=DATE_ATTRS),
+        validators=DATE_VALIDATORS,
     )
     end = forms.DateField(
-        label=_("to"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("to"),
+        required=False,
+        widget=forms.DateInput(attrs=DATE_ATTRS),
+        validators=DATE_VALIDATORS,
     )
 
     def clean(self):

@@ -6,6 +6,7 @@ view permission on messages and works with or without the insights app.
 
 from urllib.parse import urlencode
 
+from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
@@ -16,11 +17,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from replies.models import Message, RuleReply, kind_label
 from replies.protocol import Event, MsgType, WeChatError, parse_xml, qr_scene
 
 CONVERSATION_PAGE = 200
+MAX_ROW_ID = 2**63 - 1  # a bigint primary key
 
 
 def _http_url(url: str) -> str:
@@ -28,19 +31,50 @@ def _http_url(url: str) -> str:
     return url if url.lower().startswith(("http://", "https://")) else ""
 
 
+class ConversationForm(forms.Form):
+    """The conversation's parameters: a follower, and the row a page starts from or centres on.
+
+    Every value is checked before it reaches the database: an OpenID as long as the log stores,
+    no NUL (PostgreSQL refuses it); row ids that are positive 64-bit integers.
+    """
+
+    openid = forms.CharField(
+        label=_("Follower OpenID"),
+        required=False,
+        max_length=Message._meta.get_field("openid").max_length,
+    )
+    before = forms.IntegerField(
+        label=_("before message"), required=False, min_value=1, max_value=MAX_ROW_ID
+    )
+    after = forms.IntegerField(
+        label=_("after message"), required=False, min_value=1, max_value=MAX_ROW_ID
+    )
+    message = forms.IntegerField(
+        label=_("message"), required=False, min_value=1, max_value=MAX_ROW_ID
+    )
+
+
 def conversation_view(model_admin, request):
     """Show one follower's messages and our replies as a chat thread, a page at a time."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    openid = request.GET.get("openid", "").strip()
+    form = ConversationForm(request.GET)
+    valid = form.is_valid()
+    openid = form.cleaned_data.get("openid", "") if valid else ""
     context = {
         **model_admin.admin_site.each_context(request),
         "title": gettext("Conversation"),
         "opts": model_admin.model._meta,
+        "form": form,
         "openid": openid,
     }
+    if not valid:
+        # The form shows what is wrong; 400 says so to whatever follows the link.
+        return TemplateResponse(
+            request, "admin/replies/message/conversation.html", context, status=400
+        )
     if openid:
-        thread = _conversation(openid, request.GET)
+        thread = _conversation(openid, form.cleaned_data)
         context.update(thread)
         base = {"openid": openid}
         if thread["older"]:
@@ -128,19 +162,19 @@ def _bubble(message: Message) -> dict:
     return item
 
 
-def _conversation(openid: str, params) -> dict:
+def _conversation(openid: str, params: dict) -> dict:
     """Return one page of `openid`'s thread, oldest first, and the cursors around it.
 
     Pages are cut on (received_at, id) — keyset, not OFFSET — so a page costs one range scan of
     the (openid, -received_at) index however long the thread is. `before` / `after` hold the id
-    of the row the page continues from; `message` centres the page on a row.
+    of the row the page continues from; `message` centres the page on a row (`params`: the
+    ConversationForm's cleaned data).
     """
     rows = Message.objects.filter(openid=openid).defer("raw_xml", "decrypted_xml")
 
     def row_of(name):
-        try:
-            pk = int(params.get(name, ""))
-        except ValueError:
+        pk = params.get(name)
+        if pk is None:
             return None
         return get_object_or_404(rows.only("pk", "received_at"), pk=pk)
 
