@@ -5,6 +5,7 @@ scan to build them), the list never counts the whole table, and every filter has
 """
 
 import csv
+import unicodedata
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import chain
@@ -101,6 +102,34 @@ class _Echo:
         return value
 
 
+# What makes a spreadsheet read a cell as a formula, after NFKC (full-width ＝＋－＠ included).
+FORMULA_STARTS = frozenset("=+-@")
+# Spreadsheets treat a cell starting with a tab or carriage return as a formula too (OWASP).
+FORMULA_CONTROLS = ("\t", "\r")
+QUOTES = frozenset("\"'")
+
+
+def _is_skipped(char: str) -> bool:
+    """Return whether a spreadsheet may skip `char` before deciding a cell is a formula: white
+    space (NBSP, U+3000 …), invisible format and control characters (zero-width, BOM, bidi),
+    and quotes, straight, typographic or full-width."""
+    category = unicodedata.category(char)
+    return (
+        char.isspace()
+        or category in ("Cf", "Cc", "Pi", "Pf")
+        or unicodedata.normalize("NFKC", char) in QUOTES
+    )
+
+
+def _reads_as_formula(text: str) -> bool:
+    if text.startswith(FORMULA_CONTROLS):
+        return True
+    for char in text:
+        if not _is_skipped(char):
+            return unicodedata.normalize("NFKC", char)[:1] in FORMULA_STARTS
+    return False
+
+
 class _CsvRows:
     """The export's lines, read from `rows` (a queryset iterator) as the response streams.
 
@@ -129,12 +158,14 @@ class _CsvRows:
 
 def _csv_cell(value) -> str:
     """Return one CSV cell: times in local time; text with formulas neutralised, so that a
-    follower's "=HYPERLINK(…)" stays text when an operator opens the file in a spreadsheet."""
+    follower's "=HYPERLINK(…)" — or " ＝HYPERLINK(…)" behind a zero-width space — stays text
+    when an operator opens the file in a spreadsheet. Numbers (handling time, latitude,
+    longitude) are the model's floats, not text: a negative longitude stays a number."""
     if value is None:
         return ""
     if isinstance(value, datetime):
         return timezone.localtime(value).isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and _reads_as_formula(value):
         return "'" + value
     return str(value)
 
