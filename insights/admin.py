@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from insights import reports as insights
 from insights.charts import bar_chart, line_chart
 from insights.models import Report
+from replies.admin.display import mark_invisible
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import ReplyRule, RuleReply, Trigger
 from replies.models import kind_label as models_kind_label
@@ -268,7 +269,7 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             messages.error(
                 request,
                 gettext("No rule made for “%(text)s”: %(error)s")
-                % {"text": keyword, "error": error},
+                % {"text": mark_invisible(keyword), "error": error},
             )
             return HttpResponseRedirect(back)
         existing = (
@@ -285,7 +286,7 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
                     "Rule “%(name)s” already has the keyword “%(keyword)s”: check its schedule and "
                     "whether it is enabled."
                 )
-                % {"name": existing.rule.name, "keyword": keyword},
+                % {"name": mark_invisible(existing.rule.name), "keyword": mark_invisible(keyword)},
             )
             return HttpResponseRedirect(
                 reverse("admin:replies_replyrule_change", args=[existing.rule_id])
@@ -300,8 +301,13 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             if variant not in keywords and _keyword_error(variant) is None:
                 keywords.append(variant)
         with transaction.atomic():
+            # The name shows invisible and bidi characters as markers (⟨U+202E⟩): it is for staff,
+            # who must see that this keyword is not the plain word it looks like, and a bidi
+            # control in a name would reverse every list it is shown in. The trigger keeps the
+            # text as followers sent it, or it would not match.
+            name = gettext("Draft: %(keyword)s") % {"keyword": mark_invisible(keyword)}
             rule = ReplyRule.objects.create(
-                name=(gettext("Draft: %(keyword)s") % {"keyword": keyword})[:60], enabled=False
+                name=name[: ReplyRule._meta.get_field("name").max_length], enabled=False
             )
             Trigger.objects.bulk_create(
                 [
@@ -314,7 +320,8 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             RuleReply.objects.create(
                 rule=rule,
                 reply_type=RuleReply.Type.TEXT,
-                content=gettext("(Write the reply to “%(keyword)s” here.)") % {"keyword": keyword},
+                content=gettext("(Write the reply to “%(keyword)s” here.)")
+                % {"keyword": mark_invisible(keyword)},
             )
         messages.success(
             request,

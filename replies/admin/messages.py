@@ -21,6 +21,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from replies.admin.conversation import conversation_link, conversation_view
+from replies.admin.display import reveal_invisible
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, kind_label
 from replies.protocol import pretty_print_xml
@@ -170,6 +171,37 @@ def _csv_cell(value) -> str:
     return str(value)
 
 
+# The text fields the detail shows through reveal_invisible (as "<name>_shown").
+SHOWN_FIELDS = (
+    "openid",
+    "account",
+    "event_key",
+    "msg_id",
+    "content",
+    "recognition",
+    "media_id",
+    "pic_url",
+    "label",
+    "title",
+    "url",
+)
+
+
+def _shown(name: str, *, linebreaks: bool = False):
+    """Return a read-only display of the text field `name`, invisible characters revealed."""
+    field = Message._meta.get_field(name)
+
+    @admin.display(description=field.verbose_name)
+    def shown(model_admin, message):
+        value = getattr(message, name)
+        if not value:
+            return model_admin.get_empty_value_display()
+        return reveal_invisible(value, linebreaks=linebreaks)
+
+    shown.__name__ = f"{name}_shown"
+    return shown
+
+
 @admin.register(Message)
 class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     list_display = [
@@ -178,7 +210,7 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         "kind",
         "summary",
         "answered_by",
-        "reply_summary",
+        "reply",
         "handling_ms",
     ]
     # msg_type and event have fixed choices (replies.models), so Django's own filter lists them
@@ -198,9 +230,9 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             {
                 "fields": [
                     ("received_at", "created_at"),
-                    ("openid", "conversation", "account"),
-                    ("msg_type", "event", "event_key"),
-                    ("msg_id", "mode", "handling_ms"),
+                    ("openid_shown", "conversation", "account_shown"),
+                    ("msg_type", "event", "event_key_shown"),
+                    ("msg_id_shown", "mode", "handling_ms"),
                 ]
             },
         ),
@@ -208,11 +240,11 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             _("Content"),
             {
                 "fields": [
-                    "content",
-                    "recognition",
-                    ("media_id", "pic_url"),
-                    ("latitude", "longitude", "label"),
-                    ("title", "url"),
+                    "content_shown",
+                    "recognition_shown",
+                    ("media_id_shown", "pic_url_shown"),
+                    ("latitude", "longitude", "label_shown"),
+                    ("title_shown", "url_shown"),
                 ]
             },
         ),
@@ -224,10 +256,26 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         return [field.name for field in Message._meta.fields] + [
             "answered_by",
             "conversation",
+            "reply",
             "raw_xml_pretty",
             "decrypted_xml_pretty",
             "reply_xml_pretty",
+            *(f"{name}_shown" for name in SHOWN_FIELDS),
         ]
+
+    # Follower text (and what we answered) goes through reveal_invisible, on the list and the
+    # detail: a U+202E in a text must show as a marker, not turn the page right to left.
+    openid_shown = _shown("openid")
+    account_shown = _shown("account")
+    event_key_shown = _shown("event_key")
+    msg_id_shown = _shown("msg_id")
+    content_shown = _shown("content", linebreaks=True)
+    recognition_shown = _shown("recognition", linebreaks=True)
+    media_id_shown = _shown("media_id")
+    pic_url_shown = _shown("pic_url")
+    label_shown = _shown("label")
+    title_shown = _shown("title")
+    url_shown = _shown("url")
 
     def has_add_permission(self, request):
         return False
@@ -255,7 +303,7 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
 
     @admin.display(description=_("follower"), ordering="openid")
     def follower(self, message):
-        return conversation_link(message, Truncator(message.openid).chars(14))
+        return conversation_link(message, reveal_invisible(Truncator(message.openid).chars(14)))
 
     @admin.display(description=_("conversation"))
     def conversation(self, message):
@@ -275,20 +323,26 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             or message.label
             or message.media_id
         )
-        return Truncator(text).chars(40)
+        return reveal_invisible(Truncator(text).chars(40))
 
     @admin.display(description=_("answered by"), ordering="rule_name")
     def answered_by(self, message):
+        name = reveal_invisible(message.rule_name)
         if message.rule_id:
             url = reverse("admin:replies_replyrule_change", args=[message.rule_id])
-            return format_html('<a href="{}">{}</a>', url, message.rule_name)
-        return message.rule_name or "—"
+            return format_html('<a href="{}">{}</a>', url, name)
+        return name or "—"
+
+    @admin.display(description=Message._meta.get_field("reply_summary").verbose_name)
+    def reply(self, message):
+        return reveal_invisible(message.reply_summary) or self.get_empty_value_display()
 
     def _pretty(self, xml):
-        return (
-            format_html("<pre style='white-space: pre-wrap'>{}</pre>", pretty_print_xml(xml))
-            if xml
-            else "—"
+        if not xml:
+            return "—"
+        # A class, not a style attribute: the admin's CSP refuses inline styles.
+        return format_html(
+            '<pre class="wx-pre-wrap">{}</pre>', reveal_invisible(pretty_print_xml(xml))
         )
 
     @admin.display(description=_("raw XML"))
