@@ -6,7 +6,8 @@ from django.db.models import Count, Max, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.formats import number_format
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -15,6 +16,7 @@ from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, ReplyRule, RuleReply, Trigger
 from replies.rules.conflicts import warnings_for
 from replies.rules.forms import (
+    MAX_TRIGGERS_PER_RULE,
     ReplyRuleForm,
     RuleReplyForm,
     RuleReplyFormSet,
@@ -32,6 +34,14 @@ class TriggerInline(admin.TabularInline):
     formset = TriggerFormSet
     extra = 1
     min_num = 1
+    # The cap (replies.rules.forms): the page offers no more forms, Django refuses more, and a
+    # forged TOTAL_FORMS builds no more than the cap (Django's default would be cap + 1000).
+    max_num = MAX_TRIGGERS_PER_RULE
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs.setdefault("validate_max", True)
+        kwargs.setdefault("absolute_max", MAX_TRIGGERS_PER_RULE)
+        return super().get_formset(request, obj, **kwargs)
 
 
 class RuleReplyInline(admin.StackedInline):
@@ -70,6 +80,10 @@ def _hits_subquery(aggregate):
         .annotate(value=aggregate)
         .values("value")[:1]
     )
+
+
+# Triggers the rule list shows per rule; the rest are counted.
+SUMMARY_TRIGGERS = 10
 
 
 @admin.register(ReplyRule)
@@ -122,7 +136,17 @@ class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
 
     @admin.display(description=_("triggers"))
     def triggers_summary(self, rule):
-        return format_html_join(mark_safe("<br>"), "{}", ((str(t),) for t in rule.triggers.all()))
+        triggers = rule.triggers.all()  # prefetched
+        shown = format_html_join(
+            mark_safe("<br>"), "{}", ((str(t),) for t in triggers[:SUMMARY_TRIGGERS])
+        )
+        hidden = len(triggers) - SUMMARY_TRIGGERS
+        if hidden > 0:
+            more = ngettext("… and %(count)s more", "… and %(count)s more", hidden) % {
+                "count": number_format(hidden, force_grouping=True)
+            }
+            return format_html("{}<br>{}", shown, more)
+        return shown
 
     @admin.display(description=_("replies"))
     def replies_summary(self, rule):
@@ -199,6 +223,28 @@ class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             _("Copies made, disabled: edit and enable them."),
             messages.SUCCESS,
         )
+
+    # --- a rule past the trigger cap ------------------------------------------------------
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            count = obj.triggers.count()
+            if count > MAX_TRIGGERS_PER_RULE:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "This rule has %(count)s trigger, more than the %(max)s a rule may have: "
+                        "only the first %(max)s are shown. Saving keeps the others; delete "
+                        "triggers to bring the rule under the limit.",
+                        "This rule has %(count)s triggers, more than the %(max)s a rule may have: "
+                        "only the first %(max)s are shown. Saving keeps the others; delete "
+                        "triggers to bring the rule under the limit.",
+                        count,
+                    )
+                    % {"count": count, "max": MAX_TRIGGERS_PER_RULE},
+                    messages.WARNING,
+                )
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- warnings after saving -----------------------------------------------------------
 

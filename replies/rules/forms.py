@@ -8,7 +8,9 @@ carries a code, for tests and for anyone customising messages.
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, ngettext_lazy
 
 from replies.models import (
     REPLY_COLUMNS,
@@ -24,6 +26,21 @@ from replies.protocol.vocabulary import MAX_KEYWORD_CHARS
 from replies.rules.index import InvalidPattern, compile_pattern, normalize_text
 
 MAX_REGEX_LENGTH = 255
+# Triggers one rule may have. Our limit, not WeChat's (its console allows 10 keywords a rule):
+# the admin edits a rule's triggers as one form each, and a rule with 10,000 of them once took
+# a worker down when opened. A few hundred is plenty for every real rule.
+MAX_TRIGGERS_PER_RULE = 200
+
+
+def _trigger_cap_text() -> str:
+    # The same words as TriggerFormSet's error, so the catalogue holds them once.
+    return ngettext(
+        "A rule has at most %(num)d trigger.",
+        "A rule has at most %(num)d triggers.",
+        MAX_TRIGGERS_PER_RULE,
+    ) % {"num": MAX_TRIGGERS_PER_RULE}
+
+
 # What a "message of a type" trigger can name: every message type but events.
 MESSAGE_TYPES = tuple(kind for kind in MessageType.values if kind != MessageType.EVENT)
 
@@ -62,6 +79,7 @@ class TriggerForm(forms.ModelForm):
     class Meta:
         model = Trigger
         fields = ["kind", "match", "value"]
+        help_texts = {"kind": lazy(_trigger_cap_text, str)()}
 
     def clean(self):
         cleaned = super().clean()
@@ -214,17 +232,63 @@ class AtLeastOneFormSet(BaseInlineFormSet):
         super().clean()
         if any(self.errors):
             return
-        kept = [
+        if not self.kept_forms() and not self.rows_not_shown():
+            raise ValidationError(self.empty_message, code="empty")
+
+    def kept_forms(self) -> list:
+        """Return the forms that will be saved: filled in and not marked for deletion."""
+        return [
             form
             for form in self.forms
             if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
         ]
-        if not kept:
-            raise ValidationError(self.empty_message, code="empty")
+
+    def rows_not_shown(self) -> int:
+        """Return how many of the rule's rows in the database the formset leaves out."""
+        return 0
 
 
 class TriggerFormSet(AtLeastOneFormSet):
+    """A rule's triggers: at most MAX_TRIGGERS_PER_RULE.
+
+    The admin's inline sets max_num and validate_max to the cap, so Django refuses more forms
+    (with the message below) and builds no more than a bounded number from a forged total. A
+    rule already past the cap in the database (from before the cap) shows its first
+    MAX_TRIGGERS_PER_RULE triggers only, so that its page opens; saving it keeps the others, and
+    it may shrink but not grow.
+    """
+
     empty_message = _("A rule needs at least one trigger.")
+    max_rows = MAX_TRIGGERS_PER_RULE
+    default_error_messages = {
+        **BaseInlineFormSet.default_error_messages,
+        "too_many_forms": ngettext_lazy(
+            "A rule has at most %(num)d trigger.", "A rule has at most %(num)d triggers.", "num"
+        ),
+    }
+
+    def get_queryset(self):
+        if not hasattr(self, "_queryset"):
+            queryset = super().get_queryset()
+            self.rows_in_database = queryset.count() if self.instance.pk else 0
+            if self.rows_in_database > self.max_rows:
+                self._queryset = queryset[: self.max_rows]
+        return self._queryset
+
+    def rows_not_shown(self) -> int:
+        self.get_queryset()
+        return max(0, self.rows_in_database - self.max_rows)
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        after = self.rows_not_shown() + len(self.kept_forms())
+        if after > self.max_rows and after > self.rows_in_database:
+            raise ValidationError(
+                self.error_messages["too_many_forms"] % {"num": self.max_rows},
+                code="too_many_forms",
+            )
 
 
 class RuleReplyFormSet(AtLeastOneFormSet):

@@ -268,6 +268,11 @@ def validate_rule(data: Any, *, number: int) -> tuple[ValidatedRule | None, list
         build=lambda row: TriggerForm(data=_row_data(row, TRIGGER_FIELDS, TRIGGER_DEFAULTS)),
         allowed=frozenset(TRIGGER_FIELDS),
         empty_message=str(TriggerFormSet.empty_message),
+        max_rows=TriggerFormSet.max_rows,
+        too_many_message=str(
+            TriggerFormSet.default_error_messages["too_many_forms"]
+            % {"num": TriggerFormSet.max_rows}
+        ),
         problems=problems,
     )
     replies = _validate_rows(
@@ -324,12 +329,18 @@ def _validate_rows(
     allowed: frozenset[str],
     empty_message: str,
     problems: list[str],
+    max_rows: int | None = None,
+    too_many_message: str = "",
 ) -> list[Any]:
     if rows is None or rows == []:
         problems.append(f"{where}: {empty_message}")
         return []
     if not isinstance(rows, list):
         problems.append(f"{where}: {label}s must be a list.")
+        return []
+    if max_rows is not None and len(rows) > max_rows:
+        # Refused before a form is built for each row: the admin's cap (TriggerFormSet).
+        problems.append(f"{where}: {too_many_message} (this one has {len(rows)})")
         return []
     instances = []
     for number, row in enumerate(rows, start=1):
