@@ -103,3 +103,14 @@ def test_a_row_created_by_another_worker_meanwhile_is_counted_not_duplicated(wec
     monkeypatch.setattr(security, "_add_repeat", first_misses)
     forge(wechat)
     assert SecurityEvent.objects.get().count == 2
+
+
+def test_the_admin_shows_the_count(admin_client, wechat):
+    for _ in range(3):
+        forge(wechat)
+    listing = admin_client.get("/admin/replies/securityevent/")
+    assert listing.status_code == 200
+    assert b'class="field-count">3<' in listing.content
+    event = SecurityEvent.objects.get()
+    detail = admin_client.get(f"/admin/replies/securityevent/{event.pk}/change/")
+    assert detail.status_code == 200 and b"last_seen_at" in detail.content

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, SpoolConflict
 from replies.protocol import pretty_print_xml
 
@@ -23,7 +24,7 @@ def _pretty(xml: str):
 
 
 @admin.register(SpoolConflict)
-class SpoolConflictAdmin(admin.ModelAdmin):
+class SpoolConflictAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     list_display = ["detected_at", "kind", "dedup_key", "request_key", "stored_link", "file_name"]
     list_filter = ["kind"]
     search_fields = ["=dedup_key", "=request_key", "=file_name"]
