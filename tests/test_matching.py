@@ -251,3 +251,27 @@ def test_a_broken_rule_row_is_skipped_and_the_others_still_answer(wechat, caplog
     assert reply_to(wechat, Content="好")["Content"] == "ok"
     assert reply_to(wechat, Content="坏") is None
     assert any("cannot be used" in record.getMessage() for record in caplog.records)
+
+
+def test_a_worker_reads_the_rule_version_at_most_once_per_staleness_bound(
+    settings, django_assert_num_queries
+):
+    from replies.rules.ruleset import forget_rule_index, get_rule_index
+
+    settings.WECHAT_RULES_MAX_STALENESS = 3600
+    forget_rule_index()
+    get_rule_index()  # reads the version and builds
+    with django_assert_num_queries(0):
+        for _ in range(50):
+            get_rule_index()
+
+
+def test_an_edit_committed_in_this_worker_is_seen_at_once_despite_the_bound(
+    settings, wechat, django_capture_on_commit_callbacks
+):
+    settings.WECHAT_RULES_MAX_STALENESS = 3600
+    make_rule("first", keywords=["bound"], text="v1")
+    assert reply_to(wechat, Content="bound")["Content"] == "v1"
+    with django_capture_on_commit_callbacks(execute=True):
+        make_rule("second", keywords=["bound"], text="v2", priority=9)
+    assert reply_to(wechat, Content="bound")["Content"] == "v2"

@@ -244,6 +244,9 @@ WECHAT_REQUIRE_ENCRYPTION = env_bool("WECHAT_REQUIRE_ENCRYPTION", False)
 # Seconds after a request arrives by which the endpoint's database work must be done; past it the
 # message goes to the spool and WeChat still gets its answer (see replies/deadline.py).
 WECHAT_DATABASE_DEADLINE = float(env_str("WECHAT_DATABASE_DEADLINE") or 3.0)
+# How long a worker may answer from its rule index before checking whether a rule changed: an
+# edit reaches every worker within this many seconds (0: check on every message, one read each).
+WECHAT_RULES_MAX_STALENESS = float(env_str("WECHAT_RULES_MAX_STALENESS") or 1.0)
 # Where messages wait when the database cannot take them (see replies/spool.py).
 WECHAT_SPOOL_DIR = env_str("WECHAT_SPOOL_DIR") or str(BASE_DIR / "spool")
 
