@@ -143,6 +143,13 @@ def test_every_filter_link_a_page_shows_is_accepted(admin_client, some_rows, url
         assert response.context["cl"].params == params or not params
 
 
+def test_the_message_log_never_counts_facets(admin_client, some_rows):
+    """Facet counts are one COUNT per filter choice over the whole log: the page offers none."""
+    response = admin_client.get(MESSAGES, {"_facets": "1"})
+    assert response.status_code == 200
+    assert not response.context["cl"].add_facets
+
+
 def test_the_unanswered_page_links_the_log_with_offered_parameters(admin_client, wechat):
     wechat.post(wechat.xml("text", Content="where is the shop"))
     page = admin_client.get("/admin/insights/report/unanswered/?days=7")

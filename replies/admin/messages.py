@@ -222,6 +222,9 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         "Text or speech containing the words, an exact follower OpenID, or an exact MsgId."
     )
     show_full_result_count = False
+    # Facets would count every filter choice over the whole log (Django's "show counts" link,
+    # or ?_facets= in the URL): millions of rows per request.
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     change_list_template = "admin/replies/message/change_list.html"
     fieldsets = [
