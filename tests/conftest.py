@@ -32,6 +32,16 @@ def wechat_settings(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def fresh_spool_presence():
+    """Each test looks at its own spool directory afresh (a test may write files into it)."""
+    from replies.endpoint import spool
+
+    spool._presence.forget()
+    yield
+    spool._presence.forget()
+
+
+@pytest.fixture(autouse=True)
 def fresh_security_throttle(monkeypatch):
     """Each test starts with the per-worker security-event budget unspent."""
     from replies.endpoint import security_log as security

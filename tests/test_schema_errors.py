@@ -19,7 +19,7 @@ from django.db import (
     connection,
 )
 
-from replies.endpoint import spool
+from replies.endpoint import spool, storage
 from replies.endpoint.deadline import DeadlineExceeded
 from replies.endpoint.errors import DatabaseMisconfigured, is_outage
 from replies.models import Message, RulesetVersion
@@ -86,7 +86,7 @@ def test_an_integrity_error_that_is_no_unique_key_is_a_schema_fault_not_a_replay
     def not_null(self, *args, **kwargs):
         raise IntegrityError("NOT NULL constraint failed: replies_message.new_column")
 
-    monkeypatch.setattr(Message, "save", not_null)
+    monkeypatch.setattr(storage, "_execute_insert", not_null)
     response = wechat.post(wechat.xml("text", Content="价格"))
     assert_refused_loudly(response, caplog)
 
@@ -111,7 +111,7 @@ def test_an_outage_is_still_spooled(wechat, rules, monkeypatch, caplog):
     def refused(self, *args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(Message, "save", refused)
+    monkeypatch.setattr(storage, "_execute_insert", refused)
     assert wechat.post(wechat.xml("text", Content="价格")).status_code == 200
     assert len(spool.spooled_files()) == 1
     assert critical_lines(caplog) == []
@@ -120,13 +120,15 @@ def test_an_outage_is_still_spooled(wechat, rules, monkeypatch, caplog):
 def test_replay_with_the_schema_missing_keeps_every_file_and_says_so(
     wechat, rules, monkeypatch, caplog
 ):
-    original = Message.save
+    original = storage._execute_insert
     monkeypatch.setattr(
-        Message, "save", lambda self, *a, **k: (_ for _ in ()).throw(OperationalError("down"))
+        storage,
+        "_execute_insert",
+        lambda self, *a, **k: (_ for _ in ()).throw(OperationalError("down")),
     )
     wechat.post(wechat.xml("text", Content="a"))
     wechat.post(wechat.xml("text", Content="b"))
-    monkeypatch.setattr(Message, "save", original)
+    monkeypatch.setattr(storage, "_execute_insert", original)
     rename_table(Message, "replies_message_away")
     result = spool.replay_spool()
     assert (result.stored, result.failed, result.remaining) == (0, 2, 2)

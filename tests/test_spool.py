@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.db import OperationalError
 
-from replies.endpoint import spool
+from replies.endpoint import spool, storage
 from replies.models import Message
 from replies.protocol import parse_xml
 from replies.rules import ruleset as matching
@@ -18,14 +18,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def database_down(monkeypatch):
     """Every Message INSERT fails as if the database had gone away."""
-    original = Message.save
+    original = storage._execute_insert
 
     def failing_save(self, *args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(Message, "save", failing_save)
+    monkeypatch.setattr(storage, "_execute_insert", failing_save)
     yield
-    monkeypatch.setattr(Message, "save", original)
+    monkeypatch.setattr(storage, "_execute_insert", original)
 
 
 @pytest.fixture
@@ -59,14 +59,16 @@ def test_retry_during_the_outage_gets_the_spooled_reply_and_makes_no_second_file
 
 
 def test_replay_writes_spooled_messages_once_the_database_is_back(wechat, rules, monkeypatch):
-    original = Message.save
+    original = storage._execute_insert
     monkeypatch.setattr(
-        Message, "save", lambda self, *a, **k: (_ for _ in ()).throw(OperationalError("down"))
+        storage,
+        "_execute_insert",
+        lambda self, *a, **k: (_ for _ in ()).throw(OperationalError("down")),
     )
     query, body = wechat.signed(wechat.xml("text", Content="价格"))
     wechat.post_raw(query, body)
     wechat.post(wechat.xml("event", Event="CLICK", EventKey="K"))
-    monkeypatch.setattr(Message, "save", original)
+    monkeypatch.setattr(storage, "_execute_insert", original)
     before = Message.objects.count()
     call_command("replay_spool")
     assert Message.objects.count() == before + 2
@@ -80,13 +82,15 @@ def test_replay_writes_spooled_messages_once_the_database_is_back(wechat, rules,
 
 
 def test_replay_skips_messages_the_database_already_has(wechat, rules, monkeypatch):
-    original = Message.save
+    original = storage._execute_insert
     monkeypatch.setattr(
-        Message, "save", lambda self, *a, **k: (_ for _ in ()).throw(OperationalError("down"))
+        storage,
+        "_execute_insert",
+        lambda self, *a, **k: (_ for _ in ()).throw(OperationalError("down")),
     )
     xml = wechat.xml("text", Content="twice")
     wechat.post(xml)
-    monkeypatch.setattr(Message, "save", original)
+    monkeypatch.setattr(storage, "_execute_insert", original)
     spooled = spool.spooled_files()[0]
     spooled_copy = spooled.read_bytes()
     spooled.unlink()
@@ -120,12 +124,14 @@ def test_disk_full_for_the_spool_answers_503_so_wechat_retries(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_drains_the_spool_after_its_next_successful_write(wechat, rules, monkeypatch):
-    original = Message.save
+    original = storage._execute_insert
     monkeypatch.setattr(
-        Message, "save", lambda self, *a, **k: (_ for _ in ()).throw(OperationalError("down"))
+        storage,
+        "_execute_insert",
+        lambda self, *a, **k: (_ for _ in ()).throw(OperationalError("down")),
     )
     wechat.post(wechat.xml("text", Content="spooled"))
-    monkeypatch.setattr(Message, "save", original)
+    monkeypatch.setattr(storage, "_execute_insert", original)
     monkeypatch.setattr(spool, "DRAIN_CHECK_INTERVAL", 0.0)
     monkeypatch.setattr(spool._state, "thread", None)
     wechat.post(wechat.xml("text", Content="back"))
@@ -133,3 +139,31 @@ def test_a_worker_drains_the_spool_after_its_next_successful_write(wechat, rules
     spool._state.thread.join(timeout=10)
     assert Message.objects.filter(content="spooled").exists()
     assert spool.spooled_files() == []
+
+
+def test_while_the_spool_is_empty_messages_cost_no_file_look_up(wechat, rules, monkeypatch):
+    spool._presence.forget()  # the rules fixture's warm-up message already looked once
+    looks = []
+    real = spool._holds_anything
+    monkeypatch.setattr(spool, "_holds_anything", lambda path: looks.append(path) or real(path))
+
+    def no_reads(path):
+        raise AssertionError(f"{path} read while the spool is empty")
+
+    monkeypatch.setattr(spool, "_read_json", no_reads)
+    for number in range(20):
+        assert (
+            wechat.post(wechat.xml("text", Content="价格", MsgId=9000 + number)).status_code == 200
+        )
+    assert len(looks) == 1, "the spool directory is looked at once a second, not per message"
+
+
+def test_a_file_another_worker_spooled_is_seen_within_the_interval(
+    wechat, rules, database_down, monkeypatch
+):
+    query, body = wechat.signed(wechat.xml("text", Content="价格"))
+    first = wechat.post_raw(query, body)
+    spool._presence.empty_seen = (str(spool.spool_dir()), -1e9)  # this worker's view: stale
+    monkeypatch.setattr(spool, "PRESENCE_CHECK_INTERVAL", 0.0)
+    assert wechat.post_raw(query, body).content == first.content
+    assert len(spool.spooled_files()) == 1

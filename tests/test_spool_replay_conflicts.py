@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import OperationalError
 
-from replies.endpoint import spool
+from replies.endpoint import spool, storage
 from replies.endpoint.errors import ReplayedRequest
 from replies.groups import LOG_READERS
 from replies.models import Message, SecurityEvent, SpoolConflict
@@ -29,17 +29,17 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def database_down(monkeypatch):
     """Every Message INSERT fails as if the database had gone away; `.up()` brings it back."""
-    original = Message.save
+    original = storage._execute_insert
 
     def failing_save(self, *args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(Message, "save", failing_save)
+    monkeypatch.setattr(storage, "_execute_insert", failing_save)
 
     class Outage:
         @staticmethod
         def up():
-            monkeypatch.setattr(Message, "save", original)
+            monkeypatch.setattr(storage, "_execute_insert", original)
 
     return Outage
 

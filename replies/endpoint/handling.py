@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from replies.endpoint.deadline import database_deadline
@@ -25,6 +25,7 @@ from replies.endpoint.errors import (
     is_outage,
 )
 from replies.endpoint.spool import drain_spool_soon, message_xml, spool_message, spooled_reply
+from replies.endpoint.storage import insert_message
 from replies.models import Message
 from replies.protocol import (
     NO_REPLY,
@@ -103,7 +104,7 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
         return _handled(message, spooled.encode() or NO_REPLY, duplicate=True, spooled=True)
     try:
         with database_deadline(deadline_at):
-            _insert(row)
+            insert_message(row)
     except IntegrityError:
         return _answer_retry(row, message)
     except DatabaseError as error:
@@ -160,20 +161,6 @@ def _schema_not_ready(error: DatabaseError, dedup_key: str) -> DatabaseMisconfig
         exc_info=True,
     )
     return DatabaseMisconfigured()
-
-
-def _insert(row: Message) -> None:
-    """INSERT the row in one statement.
-
-    In autocommit (every request, as the endpoint runs) that is one round trip: wrapping it in
-    atomic() would add BEGIN and COMMIT. Inside a caller's transaction (tests, scripts) a
-    savepoint keeps that transaction usable when the INSERT hits the unique dedup key.
-    """
-    if connection.in_atomic_block:
-        with transaction.atomic():
-            row.save(force_insert=True)
-    else:
-        row.save(force_insert=True)
 
 
 def _handled(message: IncomingMessage, reply_xml: bytes, **flags) -> HandledMessage:

@@ -33,10 +33,11 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError
 from django.db.models import Q
 
 from replies.endpoint.errors import ReplayedRequest, is_outage
+from replies.endpoint.storage import insert_message
 from replies.models import Message, SpoolConflict
 
 logger = logging.getLogger("replies.spool")
@@ -46,6 +47,9 @@ MARKER_SUFFIX = ".request"
 CONFLICTS = "conflicts"
 # How often (seconds) a worker looks at the spool directory after a successful write.
 DRAIN_CHECK_INTERVAL = 5.0
+# How long a worker trusts "the spool is empty" before looking again: while it is empty (almost
+# always), a message costs no file look-up at all.
+PRESENCE_CHECK_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -176,12 +180,51 @@ def _claim_request_key(row: Message) -> None:
         return  # WeChat's retry: the same query with the same body
 
 
+class _Presence:
+    """Whether the spool may hold messages or markers, looked at once a second at most.
+
+    Another worker's file is seen within PRESENCE_CHECK_INTERVAL; meanwhile a retry it could
+    have answered goes to the database (or, the database still down, to this spool, which finds
+    the file then), so nothing is lost either way.
+    """
+
+    def __init__(self):
+        self.empty_seen: tuple[str, float] | None = None  # (directory, monotonic time)
+
+    def may_hold(self) -> bool:
+        directory, now = str(spool_dir()), time.monotonic()
+        seen = self.empty_seen
+        if seen and seen[0] == directory and now - seen[1] < PRESENCE_CHECK_INTERVAL:
+            return False
+        if _holds_anything(Path(directory)):
+            self.empty_seen = None
+            return True
+        self.empty_seen = (directory, now)
+        return False
+
+    def forget(self) -> None:
+        self.empty_seen = None
+
+
+def _holds_anything(directory: Path) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return any(entry.name.endswith((SUFFIX, MARKER_SUFFIX)) for entry in entries)
+    except FileNotFoundError:
+        return False
+
+
+_presence = _Presence()
+
+
 def spooled_reply(row: Message) -> str | None:
     """Return the reply spooled with `row`'s message ("" for none), or None if not spooled.
 
     Raises ReplayedRequest when the spool holds `row`'s signed query or its dedup key with
     another message: the database would refuse it the same way.
     """
+    if not _presence.may_hold():
+        return None
     try:
         if row.request_key:
             held = _read_json(_marker_for(row.request_key))
@@ -207,6 +250,7 @@ def spool_message(row: Message) -> str:
     read-only).
     """
     spool_dir().mkdir(parents=True, exist_ok=True)
+    _presence.forget()
     _claim_request_key(row)
     path = _path_for(row.dedup_key)
     if not _create_exclusive(path, json.dumps(_row_to_json(row), ensure_ascii=False).encode()):
@@ -285,8 +329,7 @@ def _replay_file(path: Path) -> str:
     row = _row_from_json(data)
     try:
         try:
-            with transaction.atomic():
-                row.save(force_insert=True)
+            insert_message(row)
         except IntegrityError:
             return _settle_collision(path, row)
     except OSError:
