@@ -39,6 +39,12 @@ def pool_setting(name: str) -> str:
     )
 
 
+if pool == "endpoint":
+    # No "SELECT 1" before each message: a connection the server dropped fails one INSERT,
+    # the spool keeps that message, and Django reconnects on the next request. The admin pool
+    # keeps the checks (an admin page has no spool to fall back on).
+    os.environ.setdefault("DATABASE_CONN_HEALTH_CHECKS", "false")
+
 proc_name = f"wxsite-{pool}"
 bind = pool_setting("BIND")
 # Sync workers: each request is a few milliseconds of CPU and one database write, so processes

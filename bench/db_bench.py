@@ -350,8 +350,8 @@ def admin_pages() -> list[tuple[str, str]]:
     openid = Message.objects.order_by().values_list("openid", flat=True).first() or "o"
     return [
         ("list", base),
-        ("filter ?type=text", f"{base}?type=text"),
-        ("filter ?event=click", f"{base}?event=click"),
+        ("filter ?msg_type__exact=text", f"{base}?msg_type__exact=text"),
+        ("filter ?event__exact=click", f"{base}?event__exact=click"),
         (f"search ?q={COMMON_WORD} (1% of texts)", f"{base}?q={COMMON_WORD}"),
         ("search ?q=text in one row", f"{base}?q={RARE_TEXT.replace(' ', '+')}"),
         ("search ?q=an OpenID", f"{base}?q={openid}"),

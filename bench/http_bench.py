@@ -181,7 +181,12 @@ def all_targets() -> list[Target]:
                     mode=mode,
                     texts=texts,
                     expect=expect,
-                    env={**wechat_env(), "DATABASE_URL": database.url},
+                    # As the production endpoint pool runs (gunicorn.conf.py, WXSITE_POOL=endpoint).
+                    env={
+                        **wechat_env(),
+                        "DATABASE_URL": database.url,
+                        "DATABASE_CONN_HEALTH_CHECKS": "false",
+                    },
                     database=database,
                 )
             )
