@@ -5,9 +5,9 @@ values converted by each field exactly as `save()` would. Replaying the spool go
 same function, so a message is stored the same way whether it arrived during an outage or not.
 """
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from replies.models import Message
 
@@ -31,6 +31,29 @@ def _insert_statement(vendor: str) -> tuple[str, tuple]:
     return sql, fields
 
 
+@lru_cache(maxsize=4)
+def _converters(vendor: str) -> tuple:
+    """Return (attribute, conversion) per INSERT column: text needs none (it is already str),
+    anything else goes through the field's own get_db_prep_save, as the ORM's save() would."""
+    _sql, fields = _insert_statement(vendor)
+    plain = (models.CharField, models.TextField)
+    return tuple(
+        (
+            field.attname,
+            _as_is if type(field) in plain else partial(_prepare, field),
+        )
+        for field in fields
+    )
+
+
+def _as_is(value):
+    return value
+
+
+def _prepare(field, value):
+    return field.get_db_prep_save(value, connection)
+
+
 def insert_message(row: Message) -> None:
     """INSERT the row in one statement and set its id.
 
@@ -40,7 +63,7 @@ def insert_message(row: Message) -> None:
     values go through each field's own conversion, as the ORM's save() would.
     """
     sql, fields = _insert_statement(connection.vendor)
-    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+    params = [convert(getattr(row, name)) for name, convert in _converters(connection.vendor)]
     if connection.in_atomic_block:
         with transaction.atomic():
             row.pk = _execute_insert(sql, params)
