@@ -183,6 +183,8 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             "period": form.period() if form else None,
             "period_query": form.query() if form else "",
             "period_choices": form.choices() if form else [],
+            # The pages read the rollups: say how fresh they are ("数据更新于 …").
+            "rollups": insights.rollup_status(),
         }
 
     # --- index -------------------------------------------------------------------------
