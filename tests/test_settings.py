@@ -82,3 +82,9 @@ def test_env_readers_refuse_garbage(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="X_INT"):
         env_int("X_INT", 1)
     assert env_list("X_LIST") == ["a", "b"]
+
+
+def test_a_cache_url_that_is_not_redis_is_refused_at_start_up():
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        read_settings(CACHE_URL="memcached://127.0.0.1:11211")
+    assert "CACHE_URL must start with redis://" in refused.value.stderr

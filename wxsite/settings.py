@@ -117,6 +117,11 @@ if _cache_url.startswith(("redis://", "rediss://", "unix://")):
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "wxsite"),
         }
     }
+elif _cache_url:
+    # Anything else would silently fall back to a per-process cache that no worker shares.
+    raise ImproperlyConfigured(
+        f"CACHE_URL must start with redis://, rediss:// or unix:// (got {_cache_url[:40]!r})."
+    )
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SHARED_CACHE = bool(_cache_url)
