@@ -255,9 +255,12 @@ class Pool:
         return [line for line in text.splitlines() if re.search(pattern, line)]
 
 
-def start_pools(database_url: str, *, endpoint_port: int, admin_port: int) -> tuple[Pool, Pool]:
-    env = pool_env(database_url, WORK_DIR / "isolation-spool")
-    logs = WORK_DIR / "logs"
+def start_pools(
+    database_url: str, *, endpoint_port: int, admin_port: int, work: Path = WORK_DIR
+) -> tuple[Pool, Pool]:
+    """Start both pools on their ports; `work` holds their logs and the endpoint's spool."""
+    env = pool_env(database_url, work / "isolation-spool")
+    logs = work / "logs"
     endpoint = Pool("endpoint", endpoint_port, env, logs / "isolation-endpoint.log").start()
     try:
         admin = Pool("admin", admin_port, env, logs / "isolation-admin.log").start()
@@ -276,6 +279,11 @@ def manage(database_url: str, *args: str, extra: dict[str, str] | None = None) -
 def prepare(database: str, rows: int, *, log=print) -> tuple[str, dict]:
     """Create, migrate and fill the database; create the staff user. Return (url, fill)."""
     url = create_database(database)
+    return url, populate(url, rows, log=log)
+
+
+def populate(url: str, rows: int, *, log=print) -> dict:
+    """Migrate the (empty) database at `url`, fill it with `rows` messages, add the staff user."""
     manage(url, "migrate", "--noinput", "-v", "0")
     fill = fill_messages(url, rows) if rows else {"rows": 0, "insert_s": 0, "total_s": 0}
     manage(
@@ -292,7 +300,7 @@ def prepare(database: str, rows: int, *, log=print) -> tuple[str, dict]:
         f"filled {fill['rows']:,} rows in {fill['total_s']:.0f} s "
         f"(INSERT {fill['insert_s']:.0f} s, then indexes and ANALYZE)"
     )
-    return url, fill
+    return fill
 
 
 # --- CPU taken by other processes ----------------------------------------------------------------
@@ -454,11 +462,30 @@ def paced_load(port: int, lines: list[str], *, rate: float, seconds: float) -> d
         "over_limit": sum(1 for value in latencies if value > ANSWER_LIMIT_MS),
         "failures": len(failures),
         "failure_samples": failures[:5],
+        "latencies_ms": [round(value, 2) for value in latencies],
+    }
+
+
+def combine(results: list[dict]) -> dict:
+    """Merge consecutive paced loads into one result (percentiles over all their messages)."""
+    latencies = [value for result in results for value in result["latencies_ms"]]
+    seconds = sum(result["requests"] / result["rps"] for result in results if result["rps"])
+    return {
+        "requests": sum(result["requests"] for result in results),
+        "answered": len(latencies),
+        "rps": len(latencies) / seconds if seconds else 0.0,
+        "p50_ms": _percentile(latencies, 0.50),
+        "p99_ms": _percentile(latencies, 0.99),
+        "max_ms": max(latencies, default=0.0),
+        "mean_ms": statistics.fmean(latencies) if latencies else 0.0,
+        "over_limit": sum(1 for value in latencies if value > ANSWER_LIMIT_MS),
+        "failures": sum(result["failures"] for result in results),
+        "failure_samples": [s for result in results for s in result["failure_samples"]][:5],
     }
 
 
 def wrk_load(port: int, lines: list[str], *, connections: int, seconds: float) -> dict:
-    request_file = WORK_DIR / "requests" / "isolation.txt"
+    request_file = WORK_DIR / "requests" / f"isolation-wrk-{os.getpid()}.txt"
     request_file.parent.mkdir(parents=True, exist_ok=True)
     request_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     done = subprocess.run(
@@ -512,7 +539,7 @@ def endpoint_load(port: int, *, kind: str, rate: float, connections: int, second
     count = int(rate * seconds) + 10 if kind == "paced" else int(2_000 * seconds) + 2_000
     lines = signed_lines(count, _serial[0])
     _serial[0] += count
-    path = WORK_DIR / "requests" / "isolation-signed.txt"
+    path = WORK_DIR / "requests" / f"isolation-signed-{os.getpid()}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     spec = {
@@ -811,6 +838,10 @@ def run(args) -> dict:
             report["export"] = export
             print(json.dumps(export, indent=1), flush=True)
 
+        if args.concurrent_exports:
+            report["concurrent"] = exports_under_load(args, url)
+            print(json.dumps(report["concurrent"], indent=1), flush=True)
+
         for kind in args.loadgen:
             for with_admin in (False, True):
                 label = f"{'b' if with_admin else 'a'}. endpoint {kind}" + (
@@ -840,6 +871,7 @@ def run(args) -> dict:
                     other_load=other.fraction,
                     own_load=other.own_fraction,
                 )
+                result.pop("latencies_ms", None)
                 if work is not None:
                     result["admin"] = work.summary()
                 phases.append(result)
@@ -856,6 +888,57 @@ def run(args) -> dict:
         if not args.keep_db:
             drop_database(args.database)
     return report
+
+
+def exports_under_load(args, url: str) -> dict:
+    """d. `args.concurrent_exports` full exports at once, the paced load running until the
+    last one ends: do they complete under the 120 s timeout, and does every message answer?"""
+    print(f"d. {args.concurrent_exports} full exports at once + endpoint paced …", flush=True)
+    with _psql(url) as db:
+        before = db.execute("SELECT count(*) FROM replies_message").fetchone()[0]
+    exports: list[dict] = []
+
+    def one() -> None:
+        exports.append(full_export(args.admin_port, before))
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(args.concurrent_exports)]
+    loads = []
+    with OtherLoad(args.database) as other:
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            loads.append(
+                endpoint_load(
+                    args.endpoint_port, kind="paced", rate=args.rate, connections=0, seconds=10
+                )
+            )
+        for thread in threads:
+            thread.join()
+    with _psql(url) as db:
+        after = db.execute("SELECT count(*) FROM replies_message").fetchone()[0]
+    for export in exports:
+        # The export reads one snapshot: the rows when its query started (messages kept
+        # arriving meanwhile), so between `before` and `after` rows, plus the header.
+        export["expected_lines"] = f"{before + 1:,}–{after + 1:,}"
+        export["complete"] = (
+            export["status"] == 200
+            and before + 1 <= export["lines"] <= after + 1
+            and export["complete_last_line"]
+        )
+    result = combine(loads)
+    result.update(
+        phase=f"d. endpoint paced + {args.concurrent_exports} full exports at once, until both end",
+        kind="paced",
+        with_admin=True,
+        other_load=other.fraction,
+        own_load=other.own_fraction,
+        exports=exports,
+    )
+    return result
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{value:.0%}"
 
 
 def _ms(value) -> str:
@@ -899,7 +982,7 @@ def render(report: dict) -> str:
         "| phase | sent | req/s | p50 ms | p99 ms | max ms | > 1 s | failed | other load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for phase in report.get("phases", []):
+    for phase in [*report.get("phases", []), *filter(None, [report.get("concurrent")])]:
         over = "—" if phase["over_limit"] is None else f"{phase['over_limit']:,}"
         other = "—" if phase["other_load"] is None else f"{phase['other_load']:.0%}"
         out.append(
@@ -953,6 +1036,17 @@ def render(report: dict) -> str:
             f"{export['lines']:,} ({export['expected_lines']:,}) | "
             f"{'complete' if export['complete_last_line'] else 'cut'} | {verdict} | {other} |",
         ]
+        for other_export in report.get("concurrent", {}).get("exports", []):
+            out.append(
+                f"| d: one of {len(report['concurrent']['exports'])} at once, paced load on | "
+                f"{other_export['status']} | {other_export['seconds']:.1f} | "
+                f"{other_export['first_byte_s']:.1f} | {other_export['rows_per_s']:,.0f} | "
+                f"{other_export['mb']:.0f} | {other_export['lines']:,} "
+                f"({other_export['expected_lines']}) | "
+                f"{'complete' if other_export['complete_last_line'] else 'cut'} | "
+                f"{'complete' if other_export['complete'] else 'INCOMPLETE'} | "
+                f"{_pct(report['concurrent']['other_load'])} |"
+            )
         if export["error"]:
             out.append(f"\nThe download ended with {export['error']}.")
     timeouts = report.get("worker_timeouts", {})
@@ -986,6 +1080,12 @@ def main(argv=None) -> int:
     parser.add_argument("--admin-head-start", type=float, default=3.0)
     parser.add_argument("--search", default="退款")
     parser.add_argument("--skip-export", action="store_true", help="leave out phase c")
+    parser.add_argument(
+        "--concurrent-exports",
+        type=int,
+        default=2,
+        help="phase d: this many full exports at once under the endpoint's load (0: no phase d)",
+    )
     parser.add_argument("--database", default="bench_isolation")
     parser.add_argument("--endpoint-port", type=int, default=18401)
     parser.add_argument("--admin-port", type=int, default=18402)
