@@ -5,9 +5,15 @@ that a slow admin page (an export over a million rows) can never hold the worker
 messages need (deploy/nginx/wxsite.conf sends each path to its pool):
 
     pool      serves                      default bind     timeout  workers
-    all       everything (serve.sh)       127.0.0.1:8000   4 s      2 x cores + 1
-    endpoint  /wechat/ and /healthz       127.0.0.1:8001   4 s      2 x cores + 1
-    admin     the admin                   127.0.0.1:8002   120 s    cores, at least 2
+    all       everything (serve.sh)       127.0.0.1:8000   4 s      2 x cores + 1, sync
+    endpoint  /wechat/ and /healthz       127.0.0.1:8001   4 s      2 x cores + 1, sync
+    admin     the admin                   127.0.0.1:8002   120 s    cores (at least 2) x 4 threads
+
+A sync worker's timeout is a request's time limit. The admin's workers are threaded (gthread):
+there the timeout replaces a worker that stops answering, while a long response (an export of
+1,000,000 rows takes about a minute, two at once longer) streams to its end; the admin's
+queries have their own limit (DJANGO_ADMIN_STATEMENT_TIMEOUT_MS). bench/isolation_bench.py
+measures both pools together.
 
 Each value can be overridden from the environment: GUNICORN_ENDPOINT_BIND, _WORKERS, _TIMEOUT
 (and GUNICORN_ADMIN_…, GUNICORN_ALL_…) for one pool, then GUNICORN_BIND, GUNICORN_WORKERS,
@@ -26,6 +32,10 @@ POOLS = {
     # Staff are few, but a CSV export or an insights page over 90 days takes seconds.
     "admin": {"bind": "127.0.0.1:8002", "timeout": 120, "workers": max(2, CORES)},
 }
+# Threads per admin worker: a sync worker streaming an export sends no heartbeat, so past the
+# timeout the arbiter kills it mid-file (measured: a 1,000,000-row export under load, cut at
+# 120 s); a gthread worker's main thread keeps beating while a request thread streams.
+ADMIN_THREADS = 4
 pool = os.environ.get("WXSITE_POOL", "all").strip().lower() or "all"
 if pool not in POOLS:
     raise SystemExit(f"gunicorn.conf.py: WXSITE_POOL must be all, endpoint or admin, not {pool!r}")
@@ -48,9 +58,11 @@ if pool == "endpoint":
 proc_name = f"wxsite-{pool}"
 bind = pool_setting("BIND")
 # Sync workers: each request is a few milliseconds of CPU and one database write, so processes
-# (not threads) use both cores fully and a persistent DB connection per worker is reused.
+# (not threads) use both cores fully and a persistent DB connection per worker is reused. The
+# admin's are threaded (ADMIN_THREADS above): its requests are few but some stream for minutes.
 workers = int(pool_setting("WORKERS"))
-worker_class = "sync"
+worker_class = "gthread" if pool == "admin" else "sync"
+threads = ADMIN_THREADS if pool == "admin" else 1
 timeout = int(pool_setting("TIMEOUT"))
 graceful_timeout = 10
 keepalive = 5

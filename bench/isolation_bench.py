@@ -256,14 +256,23 @@ class Pool:
 
 
 def start_pools(
-    database_url: str, *, endpoint_port: int, admin_port: int, work: Path = WORK_DIR
+    database_url: str,
+    *,
+    endpoint_port: int,
+    admin_port: int,
+    work: Path = WORK_DIR,
+    admin_args: str = "",
 ) -> tuple[Pool, Pool]:
-    """Start both pools on their ports; `work` holds their logs and the endpoint's spool."""
+    """Start both pools on their ports; `work` holds their logs and the endpoint's spool.
+
+    `admin_args`: gunicorn options over gunicorn.conf.py's for the admin pool only (given as
+    GUNICORN_CMD_ARGS), e.g. "--worker-class sync --threads 1" to measure the sync workers."""
     env = pool_env(database_url, work / "isolation-spool")
     logs = work / "logs"
     endpoint = Pool("endpoint", endpoint_port, env, logs / "isolation-endpoint.log").start()
     try:
-        admin = Pool("admin", admin_port, env, logs / "isolation-admin.log").start()
+        admin_env = dict(env, GUNICORN_CMD_ARGS=admin_args) if admin_args else env
+        admin = Pool("admin", admin_port, admin_env, logs / "isolation-admin.log").start()
     except BaseException:
         endpoint.stop()
         raise
@@ -706,10 +715,13 @@ class AdminWork:
 
     def stop(self) -> None:
         self._stop.set()
-        for staff in self.staff:
-            staff.abort()
-        for thread in self.threads:
-            thread.join(timeout=30)
+        # Abort until every client has stopped: one may have opened its next page just before.
+        deadline = time.monotonic() + 30
+        while any(t.is_alive() for t in self.threads) and time.monotonic() < deadline:
+            for staff in self.staff:
+                staff.abort()
+            for thread in self.threads:
+                thread.join(timeout=0.1)
 
     def summary(self) -> dict:
         by_page: dict[str, list[dict]] = {}
@@ -818,7 +830,10 @@ def run(args) -> dict:
     endpoint = admin = None
     try:
         endpoint, admin = start_pools(
-            url, endpoint_port=args.endpoint_port, admin_port=args.admin_port
+            url,
+            endpoint_port=args.endpoint_port,
+            admin_port=args.admin_port,
+            admin_args=args.admin_args,
         )
         report["pools"] = {
             "endpoint": {"port": args.endpoint_port},
@@ -877,6 +892,8 @@ def run(args) -> dict:
                 phases.append(result)
                 print(json.dumps(result, indent=1, ensure_ascii=False), flush=True)
         report["phases"] = phases
+        used = admin.log_lines(r"Using worker: ")
+        report["admin_worker"] = used[0].rsplit(": ", 1)[1] if used else "?"
         report["worker_timeouts"] = {
             pool.name: pool.log_lines(r"WORKER TIMEOUT|SIGKILL|Worker .* was sent")
             for pool in (endpoint, admin)
@@ -963,8 +980,10 @@ def render(report: dict) -> str:
         "reserve CPU.",
         "",
         "Both pools run `gunicorn -c gunicorn.conf.py wxsite.wsgi` exactly as production "
-        "(`WXSITE_POOL=endpoint`: 5 sync workers, 4 s timeout; `WXSITE_POOL=admin`: 2 sync "
-        "workers, 120 s timeout), with the settings of deploy/wxsite.env.example "
+        "(`WXSITE_POOL=endpoint`: 5 sync workers, 4 s timeout; `WXSITE_POOL=admin`: 2 "
+        f"{report.get('admin_worker', '?')} workers"
+        + (f" (`{args['admin_args']}`)" if args.get("admin_args") else "")
+        + ", 120 s timeout), with the settings of deploy/wxsite.env.example "
         "(DJANGO_LOG_LEVEL=WARNING, 2FA off, plain HTTP on loopback). "
         f"Message table: {fill['rows']:,} rows (INSERT … SELECT generate_series in "
         f"{fill['insert_s']:.0f} s, indexes rebuilt and ANALYZE: {fill['total_s']:.0f} s in all).",
@@ -1085,6 +1104,12 @@ def main(argv=None) -> int:
         type=int,
         default=2,
         help="phase d: this many full exports at once under the endpoint's load (0: no phase d)",
+    )
+    parser.add_argument(
+        "--admin-args",
+        default="",
+        help="gunicorn options for the admin pool over gunicorn.conf.py's, e.g. "
+        '"--worker-class sync --threads 1"',
     )
     parser.add_argument("--database", default="bench_isolation")
     parser.add_argument("--endpoint-port", type=int, default=18401)
