@@ -4,111 +4,218 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('insights', '0001_initial'),
+        ("insights", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FollowerFirstSeen',
+            name="FollowerFirstSeen",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('openid', models.CharField(max_length=128, unique=True, verbose_name='OpenID')),
-                ('first_seen_at', models.DateTimeField(verbose_name='first seen at')),
-                ('first_hour', models.DateTimeField(db_index=True, verbose_name='first hour (UTC)')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("openid", models.CharField(max_length=128, unique=True, verbose_name="OpenID")),
+                ("first_seen_at", models.DateTimeField(verbose_name="first seen at")),
+                (
+                    "first_hour",
+                    models.DateTimeField(db_index=True, verbose_name="first hour (UTC)"),
+                ),
             ],
             options={
-                'verbose_name': 'follower first seen',
-                'verbose_name_plural': 'followers first seen',
-                'default_permissions': (),
+                "verbose_name": "follower first seen",
+                "verbose_name_plural": "followers first seen",
+                "default_permissions": (),
             },
         ),
         migrations.CreateModel(
-            name='RollupState',
+            name="RollupState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('last_id', models.BigIntegerField(default=0, help_text='Message id, e.g. 120345.', verbose_name='last message rolled up')),
-                ('updated_at', models.DateTimeField(blank=True, null=True, verbose_name='updated at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "last_id",
+                    models.BigIntegerField(
+                        default=0,
+                        help_text="Message id, e.g. 120345.",
+                        verbose_name="last message rolled up",
+                    ),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="updated at"),
+                ),
             ],
             options={
-                'verbose_name': 'rollup state',
-                'verbose_name_plural': 'rollup states',
-                'default_permissions': (),
+                "verbose_name": "rollup state",
+                "verbose_name_plural": "rollup states",
+                "default_permissions": (),
             },
         ),
         migrations.CreateModel(
-            name='FollowerHour',
+            name="FollowerHour",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField(verbose_name='hour (UTC)')),
-                ('openid', models.CharField(max_length=128, verbose_name='OpenID')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField(verbose_name="hour (UTC)")),
+                ("openid", models.CharField(max_length=128, verbose_name="OpenID")),
             ],
             options={
-                'verbose_name': 'active follower',
-                'verbose_name_plural': 'active followers',
-                'default_permissions': (),
-                'constraints': [models.UniqueConstraint(fields=('hour', 'openid'), name='insights_followerhour_key')],
+                "verbose_name": "active follower",
+                "verbose_name_plural": "active followers",
+                "default_permissions": (),
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("hour", "openid"), name="insights_followerhour_key"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HandlingHour',
+            name="HandlingHour",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField(verbose_name='hour (UTC)')),
-                ('bin', models.SmallIntegerField(help_text='floor(20 × log10(ms)), e.g. 20 for 10 ms.', verbose_name='bin')),
-                ('messages', models.IntegerField(default=0, verbose_name='messages')),
-                ('min_ms', models.FloatField(verbose_name='smallest (ms)')),
-                ('max_ms', models.FloatField(verbose_name='largest (ms)')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField(verbose_name="hour (UTC)")),
+                (
+                    "bin",
+                    models.SmallIntegerField(
+                        help_text="floor(20 × log10(ms)), e.g. 20 for 10 ms.", verbose_name="bin"
+                    ),
+                ),
+                ("messages", models.IntegerField(default=0, verbose_name="messages")),
+                ("min_ms", models.FloatField(verbose_name="smallest (ms)")),
+                ("max_ms", models.FloatField(verbose_name="largest (ms)")),
             ],
             options={
-                'verbose_name': 'handling times per hour',
-                'verbose_name_plural': 'handling times per hour',
-                'default_permissions': (),
-                'constraints': [models.UniqueConstraint(fields=('hour', 'bin'), name='insights_handlinghour_key')],
+                "verbose_name": "handling times per hour",
+                "verbose_name_plural": "handling times per hour",
+                "default_permissions": (),
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("hour", "bin"), name="insights_handlinghour_key"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MessageHour',
+            name="MessageHour",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField(help_text='Start of the hour, e.g. 08:00.', verbose_name='hour (UTC)')),
-                ('msg_type', models.CharField(max_length=32, verbose_name='message type')),
-                ('event', models.CharField(blank=True, max_length=64, verbose_name='event')),
-                ('rule_id', models.IntegerField(default=0, help_text='The rule that answered; 0 when none did.', verbose_name='rule id')),
-                ('rule_name', models.CharField(blank=True, max_length=60, verbose_name='rule name')),
-                ('answered', models.BooleanField(help_text='False when we answered success.', verbose_name='answered')),
-                ('messages', models.IntegerField(default=0, verbose_name='messages')),
-                ('last_at', models.DateTimeField(verbose_name='last received at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "hour",
+                    models.DateTimeField(
+                        help_text="Start of the hour, e.g. 08:00.", verbose_name="hour (UTC)"
+                    ),
+                ),
+                ("msg_type", models.CharField(max_length=32, verbose_name="message type")),
+                ("event", models.CharField(blank=True, max_length=64, verbose_name="event")),
+                (
+                    "rule_id",
+                    models.IntegerField(
+                        default=0,
+                        help_text="The rule that answered; 0 when none did.",
+                        verbose_name="rule id",
+                    ),
+                ),
+                (
+                    "rule_name",
+                    models.CharField(blank=True, max_length=60, verbose_name="rule name"),
+                ),
+                (
+                    "answered",
+                    models.BooleanField(
+                        help_text="False when we answered success.", verbose_name="answered"
+                    ),
+                ),
+                ("messages", models.IntegerField(default=0, verbose_name="messages")),
+                ("last_at", models.DateTimeField(verbose_name="last received at")),
             ],
             options={
-                'verbose_name': 'messages per hour',
-                'verbose_name_plural': 'messages per hour',
-                'default_permissions': (),
-                'indexes': [models.Index(fields=['rule_id', 'hour'], name='insights_messagehour_rule')],
-                'constraints': [models.UniqueConstraint(fields=('hour', 'msg_type', 'event', 'rule_id', 'rule_name', 'answered'), name='insights_messagehour_key')],
+                "verbose_name": "messages per hour",
+                "verbose_name_plural": "messages per hour",
+                "default_permissions": (),
+                "indexes": [
+                    models.Index(fields=["rule_id", "hour"], name="insights_messagehour_rule")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("hour", "msg_type", "event", "rule_id", "rule_name", "answered"),
+                        name="insights_messagehour_key",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TextHour',
+            name="TextHour",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField(verbose_name='hour (UTC)')),
-                ('key', models.CharField(help_text='e.g. “hello”', max_length=200, verbose_name='query')),
-                ('variant', models.CharField(help_text='The text as rules compare it, e.g. “hello!”.', max_length=200, verbose_name='as written')),
-                ('rule_id', models.IntegerField(default=0, help_text='0 when none answered.', verbose_name='rule id')),
-                ('openid', models.CharField(max_length=128, verbose_name='OpenID')),
-                ('messages', models.IntegerField(default=0, verbose_name='messages')),
-                ('sample', models.CharField(help_text='As sent.', max_length=200, verbose_name='sample')),
-                ('first_at', models.DateTimeField(verbose_name='first received at')),
-                ('last_at', models.DateTimeField(verbose_name='last received at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField(verbose_name="hour (UTC)")),
+                (
+                    "key",
+                    models.CharField(
+                        help_text="e.g. “hello”", max_length=200, verbose_name="query"
+                    ),
+                ),
+                (
+                    "variant",
+                    models.CharField(
+                        help_text="The text as rules compare it, e.g. “hello!”.",
+                        max_length=200,
+                        verbose_name="as written",
+                    ),
+                ),
+                (
+                    "rule_id",
+                    models.IntegerField(
+                        default=0, help_text="0 when none answered.", verbose_name="rule id"
+                    ),
+                ),
+                ("openid", models.CharField(max_length=128, verbose_name="OpenID")),
+                ("messages", models.IntegerField(default=0, verbose_name="messages")),
+                (
+                    "sample",
+                    models.CharField(help_text="As sent.", max_length=200, verbose_name="sample"),
+                ),
+                ("first_at", models.DateTimeField(verbose_name="first received at")),
+                ("last_at", models.DateTimeField(verbose_name="last received at")),
             ],
             options={
-                'verbose_name': 'texts per hour',
-                'verbose_name_plural': 'texts per hour',
-                'default_permissions': (),
-                'indexes': [models.Index(fields=['key', 'hour'], name='insights_texthour_query')],
-                'constraints': [models.UniqueConstraint(fields=('hour', 'key', 'variant', 'rule_id', 'openid'), name='insights_texthour_key')],
+                "verbose_name": "texts per hour",
+                "verbose_name_plural": "texts per hour",
+                "default_permissions": (),
+                "indexes": [models.Index(fields=["key", "hour"], name="insights_texthour_query")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("hour", "key", "variant", "rule_id", "openid"),
+                        name="insights_texthour_key",
+                    )
+                ],
             },
         ),
     ]
