@@ -45,7 +45,12 @@ def rule_form(*, name="价格", triggers=(("keyword", "exact", "价格"),), repl
         }
     for i, reply in enumerate(replies):
         data |= {f"replies-{i}-position": str(i)}
-        data |= {f"replies-{i}-{key}": value for key, value in reply.items()}
+        for key, value in reply.items():
+            if key == "articles":  # rows of inputs: replies-0-articles-<row>-<field>
+                for row, article in enumerate(value):
+                    data |= {f"replies-{i}-articles-{row}-{k}": v for k, v in article.items()}
+            else:
+                data[f"replies-{i}-{key}"] = value
     data |= {key: str(value) for key, value in fields.items()}
     return data
 
@@ -75,13 +80,16 @@ def test_rule_created_in_the_admin_answers_the_next_message(admin_client, wechat
                 replies=[
                     {
                         "reply_type": "news",
-                        "articles": "\n".join(f"t{i} | https://u/{i}" for i in range(9)),
+                        "articles": [{"title": f"t{i}", "url": f"https://u/{i}"} for i in range(9)],
                     }
                 ]
             ),
             "at most 8",
         ),
-        (rule_form(replies=[{"reply_type": "news", "articles": "title only"}]), "title and a URL"),
+        (
+            rule_form(replies=[{"reply_type": "news", "articles": [{"title": "title only"}]}]),
+            "title and a URL",
+        ),
         (rule_form(replies=[{"reply_type": "music", "thumb_media_id": "t"}]), "music URL"),
         (
             rule_form(

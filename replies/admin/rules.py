@@ -50,12 +50,16 @@ class RuleReplyInline(admin.StackedInline):
     formset = RuleReplyFormSet
     extra = 0
     min_num = 1
+    # One line per field (or pair shown together), so that replies/static/replies/admin.css can
+    # hide the fields the chosen reply type does not have, in CSS alone (works without
+    # JavaScript; a browser without :has() shows them all, as before).
     fieldsets = [
-        (None, {"fields": [("reply_type", "position"), "content"]}),
         (
-            _("Media, music and articles"),
+            None,
             {
                 "fields": [
+                    ("reply_type", "position"),
+                    "content",
                     "media_id",
                     ("title", "description"),
                     ("music_url", "hq_music_url"),
@@ -64,8 +68,9 @@ class RuleReplyInline(admin.StackedInline):
                     "kf_account",
                 ],
                 "description": _(
-                    "Fill in what the reply type needs: media id for image, voice and video; "
-                    "music URL and thumbnail for music; articles for news."
+                    "Only the fields of the chosen reply type are shown: text for text; media "
+                    "id for image, voice and video; music URL and thumbnail for music; "
+                    "articles for news."
                 ),
             },
         ),
@@ -90,6 +95,11 @@ SUMMARY_TRIGGERS = 10
 class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     form = ReplyRuleForm
     inlines = [TriggerInline, RuleReplyInline]
+
+    class Media:
+        # Hides the reply fields the chosen type does not have; styles the article rows.
+        css = {"all": ["replies/admin.css"]}
+
     list_display = [
         "name",
         "enabled",

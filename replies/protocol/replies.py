@@ -41,7 +41,9 @@ __all__ = [
     "ReplyProblem",
     "check_article",
     "check_reply",
+    "REPLY_TYPES",
     "max_news_articles",
+    "reply_field_names",
     "render_encrypted_reply",
     "render_reply",
     "reply_from_dict",
@@ -241,6 +243,15 @@ def check_reply(reply: Reply) -> list[ReplyProblem]:
     elif not isinstance(reply, TransferCustomerServiceReply):
         raise TypeError(f"{type(reply).__name__} is not a WeChat reply.")
     return problems
+
+
+def reply_field_names(msg_type: str) -> tuple[str, ...]:
+    """Return the fields a reply of `msg_type` carries, e.g. ("media_id",) for an image."""
+    cls = _REPLY_CLASSES.get(msg_type)
+    return tuple(spec.name for spec in dataclasses.fields(cls)) if cls else ()
+
+
+REPLY_TYPES = tuple(_REPLY_CLASSES)
 
 
 def max_news_articles(in_reply_to: str) -> int:

@@ -21,8 +21,8 @@ from replies.models import (
     Trigger,
     reply_from_columns,
 )
-from replies.protocol import check_reply
-from replies.protocol.vocabulary import MAX_KEYWORD_CHARS
+from replies.protocol import ARTICLE_FIELDS, check_reply
+from replies.protocol.vocabulary import MAX_KEYWORD_CHARS, MAX_NEWS_ARTICLES
 from replies.rules.index import InvalidPattern, compile_pattern, normalize_text
 
 MAX_REGEX_LENGTH = 255
@@ -143,37 +143,72 @@ class TriggerForm(forms.ModelForm):
         return value
 
 
-class ArticlesField(forms.CharField):
-    """News articles edited as text, one per line: title | url | picture URL | description."""
+class ArticleRowsWidget(forms.Widget):
+    """News articles as rows of inputs (title, URL, picture URL, description), no JavaScript.
 
-    widget = forms.Textarea(attrs={"rows": 4, "cols": 90})
+    WeChat's eight rows are always offered; a row left empty is no article. Rows are read back
+    from `<name>-<row>-<field>` up to twice that, so a form posting more is refused with the
+    limit's message rather than silently cut.
+    """
 
-    def prepare_value(self, value):
-        if isinstance(value, list):
-            return "\n".join(
-                " | ".join(
-                    item.get(key, "") for key in ("title", "url", "pic_url", "description")
-                ).rstrip(" |")
-                for item in value
-            )
-        return value
+    template_name = "admin/replies/widgets/article_rows.html"
+    READ_LIMIT = MAX_NEWS_ARTICLES * 2
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        articles = [dict(item) for item in value or [] if isinstance(item, dict)]
+        rows = articles + [{}] * max(0, MAX_NEWS_ARTICLES - len(articles))
+        context["widget"]["rows"] = [
+            {
+                "number": number,
+                "cells": [
+                    {
+                        "name": f"{name}-{number - 1}-{key}",
+                        "id": f"{attrs.get('id', name)}-{number - 1}-{key}",
+                        "key": key,
+                        "label": label,
+                        "value": row.get(key, ""),
+                    }
+                    for key, label in ARTICLE_LABELS
+                ],
+            }
+            for number, row in enumerate(rows, start=1)
+        ]
+        context["widget"]["labels"] = [label for _key, label in ARTICLE_LABELS]
+        return context
+
+    def value_from_datadict(self, data, files, name):
+        articles = []
+        for row in range(self.READ_LIMIT):
+            article = {
+                key: (data.get(f"{name}-{row}-{key}") or "").strip() for key in ARTICLE_FIELDS
+            }
+            if any(article.values()):
+                articles.append(article)
+        return articles
+
+    def value_omitted_from_data(self, data, files, name):
+        return not any(key.startswith(f"{name}-") for key in data)
+
+
+ARTICLE_LABELS = (
+    ("title", _("title")),
+    ("url", _("URL")),
+    ("pic_url", _("picture URL")),
+    ("description", _("description")),
+)
+
+
+class ArticlesField(forms.Field):
+    """News articles edited as rows; the value is a list of {title, description, pic_url, url}."""
+
+    widget = ArticleRowsWidget
 
     def to_python(self, value):
-        articles = []
-        for line in (value or "").splitlines():
-            if not line.strip():
-                continue
-            parts = [part.strip() for part in line.split("|")] + ["", "", ""]
-            title, url, pic_url, description = (
-                parts[0],
-                parts[1],
-                parts[2],
-                "|".join(parts[3:]).strip(" |"),
-            )
-            articles.append(
-                {"title": title, "url": url, "pic_url": pic_url, "description": description}
-            )
-        return articles
+        return [dict(item) for item in value or []]
+
+    def has_changed(self, initial, data):
+        return (initial or []) != (data or [])
 
 
 class RuleReplyForm(forms.ModelForm):
@@ -187,9 +222,8 @@ class RuleReplyForm(forms.ModelForm):
         label=_("articles"),
         required=False,
         help_text=_(
-            "One article per line: title | URL | picture URL | description. At most 8; "
-            "WeChat shows only the first when answering a text, image, voice, video, link or "
-            "location message."
+            "One article per row: a title and a link at least. At most 8; WeChat shows only "
+            "the first when answering a text, image, voice, video, link or location message."
         ),
     )
 
