@@ -1,14 +1,17 @@
 """The staff groups every deployment starts with, kept in step with the models after migrate.
 
-"Log readers" may read the message log, security events and spool conflicts (and look at rules
-and the tester) but change nothing; "Rule editors" may also add, change and delete reply rules.
-Superusers need neither. Assign people to a group in the admin under Users.
+日志查看员 (log readers) may read the message log, security events and spool conflicts (and look
+at rules and the tester) but change nothing; 规则编辑 (rule editors) may also add, change and
+delete reply rules. Superusers need neither. Assign people to a group in the admin under Users.
+
+The names are stored in the database in the operators' language; this module is their one home.
+Deployments from before had them in English: migration 0007_chinese_group_names renames them.
 """
 
 from django.contrib.auth.models import Group, Permission
 
-LOG_READERS = "Log readers"
-RULE_EDITORS = "Rule editors"
+LOG_READERS = "日志查看员"  # was "Log readers"
+RULE_EDITORS = "规则编辑"  # was "Rule editors"
 
 _READ = [
     "view_message",

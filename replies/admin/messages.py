@@ -11,13 +11,14 @@ from functools import partial
 from itertools import chain
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator
+from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 
 from replies.admin.conversation import conversation_link, conversation_view
@@ -279,6 +280,19 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     label_shown = _shown("label")
     title_shown = _shown("title")
     url_shown = _shown("url")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        message = self.get_object(request, unquote(object_id))
+        if message is not None:
+            extra_context = {**(extra_context or {}), "title": self.title(message), "subtitle": None}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def title(message) -> str:
+        """The detail page's title and heading, e.g. "消息 · 菜单点击 · 2026-12-01 14:30:00"."""
+        when = timezone.localtime(message.received_at)
+        kind = kind_label(message.msg_type, message.event)
+        return f"{capfirst(Message._meta.verbose_name)} · {kind} · {when:%Y-%m-%d %H:%M:%S}"
 
     def has_add_permission(self, request):
         return False
