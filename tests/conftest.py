@@ -32,6 +32,18 @@ def wechat_settings(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def fresh_rule_index():
+    """Each test builds its rule index afresh: a rolled-back test leaves the rule-set version
+    where the next test's first edit brings it again, so a cached index could name deleted
+    rules (a foreign-key violation on PostgreSQL, whose check waits for the commit)."""
+    from replies.rules.ruleset import forget_rule_index
+
+    forget_rule_index()
+    yield
+    forget_rule_index()
+
+
+@pytest.fixture(autouse=True)
 def fresh_spool_presence():
     """Each test looks at its own spool directory afresh (a test may write files into it)."""
     from replies.endpoint import spool
