@@ -29,6 +29,7 @@ from replies.endpoint.storage import insert_message
 from replies.models import Message
 from replies.protocol import (
     NO_REPLY,
+    Event,
     IncomingMessage,
     OpenedRequest,
     render_reply,
@@ -252,11 +253,11 @@ def _float_or_none(value: str) -> float | None:
 
 def columns_for(message: IncomingMessage) -> dict:
     """Return the queryable Message columns for `message` (the raw XML holds the rest)."""
-    if message.event == "location":
+    if message.event == Event.LOCATION:
         latitude, longitude = message.latitude, message.longitude
     else:
         latitude, longitude = message.location_x, message.location_y
-    url = message.url or (message.event_key if message.event == "view" else "")
+    url = message.url or (message.event_key if message.event == Event.VIEW else "")
     return {
         "account": _clip(message.to_user, "account"),
         "openid": _clip(message.from_user, "openid"),
