@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .crypto import decrypt_with_keys, encrypt_message
 from .exceptions import InvalidParameter, MissingField, MissingParameter, NotConfigured
@@ -119,59 +120,50 @@ def open_request(
     """
     encrypt_type = query.get("encrypt_type")
     if encrypt_type is None or encrypt_type.lower() == "raw":
-        return _open_plain(query=query, body=body, credentials=credentials, now=now, window=window)
-    if encrypt_type.lower() == "aes":
-        return _open_encrypted(
-            query=query, body=body, credentials=credentials, now=now, window=window
-        )
-    raise InvalidParameter("The query parameter encrypt_type must be raw or aes.")
-
-
-def _signed_query(
-    query: Mapping[str, str], signature_name: str, *, now: float, window: int
-) -> tuple[str, str, str, int]:
-    """Return (signature, timestamp, nonce, checked timestamp): the cheap checks, done first."""
-    signature = _require(query, signature_name)
-    timestamp = _require(query, "timestamp")
-    nonce = _require_nonce(query)
-    return signature, timestamp, nonce, check_timestamp(timestamp=timestamp, now=now, window=window)
-
-
-def _open_plain(
-    *,
-    query: Mapping[str, str],
-    body: bytes,
-    credentials: Credentials,
-    now: float,
-    window: int,
-) -> OpenedRequest:
-    signature, timestamp, nonce, checked_time = _signed_query(
-        query, "signature", now=now, window=window
+        signature_name, open_body = "signature", _open_plain
+    elif encrypt_type.lower() == "aes":
+        signature_name, open_body = "msg_signature", _open_encrypted
+    else:
+        raise InvalidParameter("The query parameter encrypt_type must be raw or aes.")
+    # The cheap checks come first, before any work on the body.
+    signed = _SignedQuery(
+        signature=_require(query, signature_name),
+        timestamp=_require(query, "timestamp"),
+        nonce=_require_nonce(query),
     )
-    check_signature(token=credentials.token, signature=signature, timestamp=timestamp, nonce=nonce)
+    checked_time = check_timestamp(timestamp=signed.timestamp, now=now, window=window)
+    opened = open_body(body=body, credentials=credentials, signed=signed)
+    return OpenedRequest(**opened._asdict(), timestamp=checked_time, nonce=signed.nonce)
+
+
+class _SignedQuery(NamedTuple):
+    signature: str  # signature in plain mode, msg_signature otherwise
+    timestamp: str
+    nonce: str
+
+
+class _OpenedBody(NamedTuple):
+    """What each mode makes of the body: the fields of OpenedRequest but the signed query's."""
+
+    mode: str
+    raw_text: str
+    xml: bytes
+    message: IncomingMessage
+    aes_key: bytes | None
+
+
+def _open_plain(*, body: bytes, credentials: Credentials, signed: _SignedQuery) -> _OpenedBody:
+    check_signature(
+        token=credentials.token,
+        signature=signed.signature,
+        timestamp=signed.timestamp,
+        nonce=signed.nonce,
+    )
     text, fields = _decode_and_parse(body)
-    return OpenedRequest(
-        mode="plain",
-        raw_text=text,
-        xml=body,
-        message=_message_from_dict(fields),
-        aes_key=None,
-        timestamp=checked_time,
-        nonce=nonce,
-    )
+    return _OpenedBody("plain", text, body, _message_from_dict(fields), None)
 
 
-def _open_encrypted(
-    *,
-    query: Mapping[str, str],
-    body: bytes,
-    credentials: Credentials,
-    now: float,
-    window: int,
-) -> OpenedRequest:
-    msg_signature, timestamp, nonce, checked_time = _signed_query(
-        query, "msg_signature", now=now, window=window
-    )
+def _open_encrypted(*, body: bytes, credentials: Credentials, signed: _SignedQuery) -> _OpenedBody:
     if not credentials.token:
         raise NotConfigured("No WeChat token is configured.")
     if not credentials.aes_keys or not credentials.app_id:
@@ -185,23 +177,16 @@ def _open_encrypted(
         raise MissingField("The XML field Encrypt is missing.")
     check_msg_signature(
         token=credentials.token,
-        msg_signature=msg_signature,
-        timestamp=timestamp,
-        nonce=nonce,
+        msg_signature=signed.signature,
+        timestamp=signed.timestamp,
+        nonce=signed.nonce,
         encrypt=encrypt,
     )
     xml, key = decrypt_with_keys(
         encrypt=encrypt, keys=credentials.aes_keys, app_id=credentials.app_id
     )
-    return OpenedRequest(
-        mode="compat" if "MsgType" in outer else "aes",
-        raw_text=text,
-        xml=xml,
-        message=parse_message(xml),
-        aes_key=key,
-        timestamp=checked_time,
-        nonce=nonce,
-    )
+    mode = "compat" if "MsgType" in outer else "aes"
+    return _OpenedBody(mode, text, xml, parse_message(xml), key)
 
 
 def seal_reply(
