@@ -15,6 +15,24 @@ from replies.protocol import MAX_BODY_BYTES
 
 _AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 
+# A setting that is no use without another: (setting, the one it needs, message, hint, check id).
+_NEEDS = (
+    (
+        "WECHAT_ENCODING_AES_KEY",
+        "WECHAT_APP_ID",
+        "WECHAT_ENCODING_AES_KEY is set but WECHAT_APP_ID is not.",
+        "Safe mode checks the AppID inside every message: set WECHAT_APP_ID.",
+        "replies.E003",
+    ),
+    (
+        "WECHAT_ENCODING_AES_KEY_PREVIOUS",
+        "WECHAT_ENCODING_AES_KEY",
+        "WECHAT_ENCODING_AES_KEY_PREVIOUS is set without WECHAT_ENCODING_AES_KEY.",
+        "The previous key is only for rotation; set the current key too.",
+        "replies.E004",
+    ),
+)
+
 
 @checks.register(checks.Tags.security)
 def check_wechat_settings(app_configs=None, **kwargs):
@@ -38,22 +56,9 @@ def check_wechat_settings(app_configs=None, **kwargs):
                     id="replies.E002",
                 )
             )
-    if settings.WECHAT_ENCODING_AES_KEY and not settings.WECHAT_APP_ID:
-        problems.append(
-            checks.Error(
-                "WECHAT_ENCODING_AES_KEY is set but WECHAT_APP_ID is not.",
-                hint="Safe mode checks the AppID inside every message: set WECHAT_APP_ID.",
-                id="replies.E003",
-            )
-        )
-    if settings.WECHAT_ENCODING_AES_KEY_PREVIOUS and not settings.WECHAT_ENCODING_AES_KEY:
-        problems.append(
-            checks.Error(
-                "WECHAT_ENCODING_AES_KEY_PREVIOUS is set without WECHAT_ENCODING_AES_KEY.",
-                hint="The previous key is only for rotation; set the current key too.",
-                id="replies.E004",
-            )
-        )
+    for name, needed, message, hint, check_id in _NEEDS:
+        if getattr(settings, name) and not getattr(settings, needed):
+            problems.append(checks.Error(message, hint=hint, id=check_id))
     if (
         settings.WECHAT_TIMESTAMP_WINDOW <= 0
         or not 0 < settings.WECHAT_MAX_BODY_BYTES <= MAX_BODY_BYTES

@@ -102,7 +102,7 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
     row.handling_ms = round((time.perf_counter() - started) * 1000, 3)
     spooled = spooled_reply(row)
     if spooled is not None:  # a retry of a message kept in the spool during an outage
-        return _handled(message, spooled.encode() or NO_REPLY, duplicate=True, spooled=True)
+        return _handled(message, spooled, duplicate=True, spooled=True)
     try:
         with database_deadline(deadline_at):
             insert_message(row)
@@ -113,14 +113,7 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
             raise _schema_not_ready(error, row.dedup_key) from error
         return _spool(row, message)
     drain_spool_soon()
-    return HandledMessage(
-        reply_xml=row.reply_xml.encode() or NO_REPLY,
-        message_id=row.pk,
-        duplicate=False,
-        msg_type=message.msg_type,
-        event=message.event,
-        rule_id=row.rule_id,
-    )
+    return _handled(message, row.reply_xml, message_id=row.pk, duplicate=False, rule_id=row.rule_id)
 
 
 def _row_for(opened: OpenedRequest, choice: ReplyChoice | None, *, now: datetime) -> Message:
@@ -164,14 +157,24 @@ def _schema_not_ready(error: DatabaseError, dedup_key: str) -> DatabaseMisconfig
     return DatabaseMisconfigured()
 
 
-def _handled(message: IncomingMessage, reply_xml: bytes, **flags) -> HandledMessage:
+def _handled(
+    message: IncomingMessage,
+    reply_xml: str,
+    *,
+    duplicate: bool,
+    message_id: int | None = None,
+    rule_id: int | None = None,
+    spooled: bool = False,
+) -> HandledMessage:
+    """Return the answer to `message`: `reply_xml` as stored ("" for none), or "success"."""
     return HandledMessage(
-        reply_xml=reply_xml,
-        message_id=None,
+        reply_xml=reply_xml.encode() or NO_REPLY,
+        message_id=message_id,
+        duplicate=duplicate,
         msg_type=message.msg_type,
         event=message.event,
-        rule_id=None,
-        **flags,
+        rule_id=rule_id,
+        spooled=spooled,
     )
 
 
@@ -186,7 +189,7 @@ def _spool(row: Message, message: IncomingMessage) -> HandledMessage:
             exc_info=True,
         )
         raise StorageUnavailable() from None
-    return _handled(message, reply_xml.encode() or NO_REPLY, duplicate=False, spooled=True)
+    return _handled(message, reply_xml, duplicate=False, spooled=True)
 
 
 def _answer_retry(row: Message, message: IncomingMessage) -> HandledMessage:
@@ -205,14 +208,7 @@ def _answer_retry(row: Message, message: IncomingMessage) -> HandledMessage:
         # came with other content: not WeChat's retry (which repeats the message exactly) but
         # a forgery riding on a captured signature.
         raise ReplayedRequest()
-    return HandledMessage(
-        reply_xml=stored.reply_xml.encode() or NO_REPLY,
-        message_id=stored.pk,
-        duplicate=True,
-        msg_type=message.msg_type,
-        event=message.event,
-        rule_id=None,
-    )
+    return _handled(message, stored.reply_xml, message_id=stored.pk, duplicate=True)
 
 
 def _stored_twin(row: Message) -> Message | None:
