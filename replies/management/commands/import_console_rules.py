@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from replies.management.commands.import_rules import read_input, refusal, report_plan
+from replies.management.options import add_dry_run, read_input, refusal, report_plan
 from replies.rules.console_import import (
     ConsoleImportError,
     convert_console_rules,
@@ -34,9 +34,7 @@ class Command(BaseCommand):
             nargs="?",
             help="the API's JSON answer, or - for standard input; without it, fetch it",
         )
-        parser.add_argument(
-            "--dry-run", action="store_true", help="show what would change, write nothing"
-        )
+        add_dry_run(parser)
         parser.add_argument(
             "--access-token",
             default="",

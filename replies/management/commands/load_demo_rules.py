@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from replies.management.commands.import_rules import refusal, report_plan
+from replies.management.options import add_dry_run, refusal, report_plan
 from replies.rules.transfer import RulesFileError, apply_rules, load_document
 
 DEMO_RULES = Path(__file__).resolve().parents[2] / "rules" / "demo_rules.json"
@@ -22,9 +22,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--dry-run", action="store_true", help="show what would change, write nothing"
-        )
+        add_dry_run(parser)
 
     def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
         try:

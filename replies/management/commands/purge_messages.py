@@ -14,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from replies.management.options import add_dry_run
 from replies.models import Message
 
 AGE_PATTERN = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
@@ -58,9 +59,7 @@ class Command(BaseCommand):
             metavar="AGE",
             help="e.g. 180d: delete messages received more than 180 days ago (m, h, d, w)",
         )
-        parser.add_argument(
-            "--dry-run", action="store_true", help="count the messages, delete nothing"
-        )
+        add_dry_run(parser, help="count the messages, delete nothing")
         parser.add_argument(
             "--batch-size",
             type=int,

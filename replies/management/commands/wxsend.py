@@ -554,47 +554,23 @@ def message_for(kind: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]
         case MsgType.TEXT:
             return text_fields(content=" ".join(options["content"]), msg_id=msg_id)
         case MsgType.IMAGE:
-            return image_fields(
-                media_id=options["media_id"], pic_url=options["pic_url"], msg_id=msg_id
-            )
+            return image_fields(**_pick(options, "media_id", "pic_url"), msg_id=msg_id)
         case MsgType.VOICE:
-            return voice_fields(
-                media_id=options["media_id"],
-                audio_format=options["audio_format"],
-                recognition=options["recognition"],
-                msg_id=msg_id,
-            )
+            fields = _pick(options, "media_id", "audio_format", "recognition")
+            return voice_fields(**fields, msg_id=msg_id)
         case MsgType.VIDEO | MsgType.SHORTVIDEO:
-            return video_fields(
-                short=kind == MsgType.SHORTVIDEO,
-                media_id=options["media_id"],
-                thumb_media_id=options["thumb_media_id"],
-                msg_id=msg_id,
-            )
+            fields = _pick(options, "media_id", "thumb_media_id")
+            return video_fields(short=kind == MsgType.SHORTVIDEO, **fields, msg_id=msg_id)
         case MsgType.LOCATION:
-            return location_fields(
-                x=options["x"],
-                y=options["y"],
-                scale=options["scale"],
-                label=options["label"],
-                msg_id=msg_id,
-            )
+            return location_fields(**_pick(options, "x", "y", "scale", "label"), msg_id=msg_id)
         case MsgType.LINK:
-            return link_fields(
-                title=options["title"],
-                description=options["description"],
-                url=options["link_url"],
-                msg_id=msg_id,
-            )
+            fields = _pick(options, "title", "description", url="link_url")
+            return link_fields(**fields, msg_id=msg_id)
         case MsgType.MINIPROGRAMPAGE:
-            return miniprogrampage_fields(
-                app_id=options["mini_app_id"],
-                title=options["title"],
-                page_path=options["page_path"],
-                thumb_url=options["thumb_url"],
-                thumb_media_id=options["thumb_media_id"],
-                msg_id=msg_id,
+            fields = _pick(
+                options, "title", "page_path", "thumb_url", "thumb_media_id", app_id="mini_app_id"
             )
+            return miniprogrampage_fields(**fields, msg_id=msg_id)
         case MsgType.EVENT:
             return event_for(options)
     raise CommandError(f"Unknown message type {kind!r}.")
@@ -608,20 +584,33 @@ def event_for(options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         raise CommandError(f"event {name} needs --key ({needed}).")
     return event_fields(
         event=name,
-        key=options["key"],
-        ticket=options["ticket"],
-        latitude=options["latitude"],
-        longitude=options["longitude"],
-        precision=options["precision"],
-        menu_id=options["menu_id"],
-        scan_type=options["scan_type"],
-        scan_result=options["scan_result"],
         pic_md5s=tuple(options["pic_md5"]),
-        location_x=options["location_x"],
-        location_y=options["location_y"],
-        scale=options["scale"],
-        label=options["label"],
-        poiname=options["poiname"],
         msg_id=options.get("msg_id"),
-        status=options["status"],
+        **_pick(options, *_EVENT_OPTIONS),
     )
+
+
+# The event subcommand's options that event_fields takes under the same name, as they are.
+_EVENT_OPTIONS = (
+    "key",
+    "ticket",
+    "latitude",
+    "longitude",
+    "precision",
+    "menu_id",
+    "scan_type",
+    "scan_result",
+    "location_x",
+    "location_y",
+    "scale",
+    "label",
+    "poiname",
+    "status",
+)
+
+
+def _pick(options: dict[str, Any], *names: str, **renamed: str) -> dict[str, Any]:
+    """Return the builder arguments named `names` (and `renamed`: argument=option) from options."""
+    picked = {name: options[name] for name in names}
+    picked.update((argument, options[option]) for argument, option in renamed.items())
+    return picked
