@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from console.menus import MenuRefused, publish_menu
 from console.models import MenuPublication
-from replies.management.commands.import_rules import read_input
+from replies.management.options import read_input
 from wechat_api.menu import check_menu
 
 
