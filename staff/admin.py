@@ -6,11 +6,13 @@ form shows a device's secret key. A device is added on the user's own two-factor
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import display_for_value
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from staff.models import AuthenticatorApp, BackupCodes
+from staff.permission_labels import translate_permission_widgets
 
 for model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(model):
@@ -46,11 +48,12 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("created"), ordering="created_at")
     def created(self, device):
-        return device.created_at
+        return display_for_value(device.created_at, self.get_empty_value_display())
 
     @admin.display(description=_("last used"), ordering="last_used_at")
     def last_used(self, device):
-        return device.last_used_at
+        # Shown as Django shows a field: local time, and "-" for never rather than "None".
+        return display_for_value(device.last_used_at, self.get_empty_value_display())
 
 
 @admin.register(AuthenticatorApp)
@@ -72,3 +75,7 @@ class BackupCodesAdmin(DeviceAdmin):
     @admin.display(description=_("codes left"), ordering="codes")
     def codes_left(self, device):
         return device.codes
+
+
+# Permission names in the operators' language in the user and group pages (staff.permission_labels).
+translate_permission_widgets(admin.site)

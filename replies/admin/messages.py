@@ -284,11 +284,12 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         message = self.get_object(request, unquote(object_id))
         if message is not None:
-            extra_context = {**(extra_context or {}), "title": self.title(message), "subtitle": None}
+            title = self.detail_title(message)
+            extra_context = {**(extra_context or {}), "title": title, "subtitle": None}
         return super().change_view(request, object_id, form_url, extra_context)
 
     @staticmethod
-    def title(message) -> str:
+    def detail_title(message) -> str:
         """The detail page's title and heading, e.g. "消息 · 菜单点击 · 2026-12-01 14:30:00"."""
         when = timezone.localtime(message.received_at)
         kind = kind_label(message.msg_type, message.event)
