@@ -631,21 +631,18 @@ class Staff:
     def fetch(self, path: str) -> dict:
         """GET `path`, read it all (64 KiB at a time, as a browser would); time it."""
         started = time.monotonic()
+        size = 0
         try:
             response = self.request("GET", path)
-            size = 0
-            first = None
             while True:
                 chunk = response.read(65536)
-                if first is None:
-                    first = time.monotonic() - started
                 if not chunk:
                     break
                 size += len(chunk)
             status = response.status
             error = ""
         except (OSError, http.client.HTTPException) as exc:
-            status, size, first, error = 0, 0, None, type(exc).__name__
+            status, error = 0, type(exc).__name__  # `size`: what came before it was cut
         finally:
             if self.connection is not None:
                 self.connection.close()
