@@ -124,14 +124,6 @@ PHRASES = [
     "an AppID and an AppSecret are needed to call WeChat",
 ]
 
-# English still known on some pages, by URL prefix, with why it is not fixed here: to be fixed
-# where it comes from, then removed from this list.
-KNOWN = {
-    # django-axes' AccessLog.__str__ ("Access Log for <user> @ <time>"), untranslatable, in the
-    # detail's title, breadcrumb and history: needs the axes admin re-registered in staff.
-    "/admin/axes/accesslog/": {"Access", "Log", "for"},
-}
-
 # Links not to follow: they change state, leave the admin or stream a file.
 SKIP = re.compile(r"/logout/|/delete/|export\.csv|/password/|/r/\d+/")
 # Pages reached through a query string are read, but their own links are not followed (every
@@ -246,9 +238,6 @@ def crawl(client, starts):
         for phrase in sorted(PHRASES, key=len, reverse=True):
             text = text.replace(phrase, " ")
         words = english_words(text, allowed)
-        for prefix, known in KNOWN.items():
-            if url.startswith(prefix):
-                words -= known
         if words:
             found[url] = words
         if "?" in url:
