@@ -5,7 +5,7 @@ at rules and the tester) but change nothing; 规则编辑 (rule editors) may als
 delete reply rules. Superusers need neither. Assign people to a group in the admin under Users.
 
 The names are stored in the database in the operators' language; this module is their one home.
-Deployments from before had them in English: migration 0007_chinese_group_names renames them.
+Deployments from before had them in English: migration 0004_chinese_group_names renames them.
 """
 
 from django.contrib.auth.models import Group, Permission

@@ -344,7 +344,7 @@ def test_groups_have_chinese_names():
 
 @pytest.mark.parametrize(
     "module",
-    ["replies.migrations.0007_chinese_group_names", "console.migrations.0002_chinese_group_name"],
+    ["replies.migrations.0004_chinese_group_names", "console.migrations.0002_chinese_group_name"],
 )
 def test_the_migrations_rename_an_english_group_keeping_people_and_permissions(module):
     from django.apps import apps

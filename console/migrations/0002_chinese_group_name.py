@@ -2,7 +2,7 @@
 
 A deployment from before has "Menu editors" in its database: it is renamed, keeping its people and
 permissions (or merged into a group of the new name if both exist), as replies'
-0007_chinese_group_names does for the other groups. The names are spelled out here, not
+0004_chinese_group_names does for the other groups. The names are spelled out here, not
 imported: a migration keeps the names of its time.
 """
 

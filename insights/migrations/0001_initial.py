@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('replies', '0003_message_type_choices'),
+        ('replies', '0003_log_choices_conflicts_counts_indexes'),
     ]
 
     operations = [

@@ -36,7 +36,7 @@ def rename_groups(renames):
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("replies", "0006_message_endpoint_indexes"),
+        ("replies", "0003_log_choices_conflicts_counts_indexes"),
     ]
 
     operations = [
