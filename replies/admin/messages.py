@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from replies.admin.conversation import conversation_link, conversation_view
 from replies.admin.display import reveal_invisible
+from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, kind_label
 from replies.protocol import pretty_print_xml
@@ -204,7 +205,7 @@ def _shown(name: str, *, linebreaks: bool = False):
 
 
 @admin.register(Message)
-class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
     list_display = [
         "received_at",
         "follower",
@@ -256,16 +257,15 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         (_("As received"), {"fields": ["raw_xml_pretty", "decrypted_xml_pretty"]}),
     ]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Message._meta.fields] + [
-            "answered_by",
-            "conversation",
-            "reply",
-            "raw_xml_pretty",
-            "decrypted_xml_pretty",
-            "reply_xml_pretty",
-            *(f"{name}_shown" for name in SHOWN_FIELDS),
-        ]
+    extra_readonly = (
+        "answered_by",
+        "conversation",
+        "reply",
+        "raw_xml_pretty",
+        "decrypted_xml_pretty",
+        "reply_xml_pretty",
+        *(f"{name}_shown" for name in SHOWN_FIELDS),
+    )
 
     # Follower text (and what we answered) goes through reveal_invisible, on the list and the
     # detail: a U+202E in a text must show as a marker, not turn the page right to left.
@@ -294,15 +294,6 @@ class MessageAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         when = timezone.localtime(message.received_at)
         kind = kind_label(message.msg_type, message.event)
         return f"{capfirst(Message._meta.verbose_name)} · {kind} · {when:%Y-%m-%d %H:%M:%S}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # retention is `manage.py purge_messages`, not clicks
 
     def get_search_results(self, request, queryset, search_term):
         """Search text and speech (contains), OpenID and MsgId (exact), each on an index.

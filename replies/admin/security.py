@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from replies.admin.event_labels import label, recorded_codes
+from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import SecurityEvent
 
@@ -33,7 +34,7 @@ class CheckFilter(admin.SimpleListFilter):
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(OfferedLookupsOnly, admin.ModelAdmin):
+class SecurityEventAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
     list_display = [
         "occurred_at",
         "check_label",
@@ -47,7 +48,7 @@ class SecurityEventAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     list_filter = [CheckFilter, "status"]
     search_fields = ["=ip", "forwarded_for", "=openid"]
     show_full_result_count = False
-    readonly_fields = [field.name for field in SecurityEvent._meta.fields] + ["check_label"]
+    extra_readonly = ("check_label",)
     fieldsets = [
         (
             None,
@@ -79,12 +80,3 @@ class SecurityEventAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         """The detail page's heading: the check's label, the address and the local time."""
         when = timezone.localtime(event.occurred_at)
         return f"{label(event.code)} · {event.ip or '?'} · {when:%Y-%m-%d %H:%M:%S}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, SpoolConflict
 from replies.protocol import pretty_print_xml
@@ -24,7 +25,7 @@ def _pretty(xml: str):
 
 
 @admin.register(SpoolConflict)
-class SpoolConflictAdmin(OfferedLookupsOnly, admin.ModelAdmin):
+class SpoolConflictAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
     list_display = ["detected_at", "kind", "dedup_key", "request_key", "stored_link", "file_name"]
     list_filter = ["kind"]
     search_fields = ["=dedup_key", "=request_key", "=file_name"]
@@ -35,21 +36,7 @@ class SpoolConflictAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         (_("Stored message"), {"fields": ["stored_link", "stored_xml_pretty"]}),
     ]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in SpoolConflict._meta.fields] + [
-            "stored_link",
-            "spooled_xml_pretty",
-            "stored_xml_pretty",
-        ]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    extra_readonly = ("stored_link", "spooled_xml_pretty", "stored_xml_pretty")
 
     @admin.display(description=_("stored message"), ordering="stored_message_id")
     def stored_link(self, conflict):
