@@ -170,3 +170,23 @@ def test_a_refused_draft_says_so_with_markers(admin_client, reversed_text):
     notes = [str(message) for message in response.context["messages"]]
     assert notes and all(RLO not in note for note in notes)
     assert any(MARKER in note for note in notes)
+
+
+@pytest.mark.django_db
+def test_a_refused_requests_user_agent_and_query_show_bidi_controls_as_markers(admin_client):
+    from replies.models import SecurityEvent
+
+    event = SecurityEvent.objects.create(
+        code="invalid_signature",
+        status=403,
+        reason="The signature does not match.",
+        method="POST",
+        user_agent="curl\u202egpj.exe",
+        query="signature=x\u2066&nonce=1",
+        body_excerpt="<xml>\u202e</xml>",
+    )
+    page = admin_client.get(f"/admin/replies/securityevent/{event.pk}/change/").content.decode()
+    assert "\u202e" not in page and "\u2066" not in page
+    assert "U+202E" in page and "U+2066" in page
+    listing = admin_client.get("/admin/replies/securityevent/").content.decode()
+    assert "\u202e" not in listing

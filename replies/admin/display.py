@@ -88,3 +88,24 @@ def reveal_invisible(text, *, linebreaks: bool = False) -> SafeString:
                 piece = piece.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
             html.append(piece)
     return mark_safe("".join(html))  # noqa: S308 - every piece is escaped or our own markup
+
+
+def revealed_field(model, name: str, *, linebreaks: bool = False):
+    """Return an admin display of `model`'s text field `name` with invisible characters revealed.
+
+    For the read-only pages that show what a follower or an attacker sent (a message's text, a
+    refused request's user agent): a U+202E must show as a marker, not turn the page around.
+    """
+    from django.contrib import admin
+
+    field = model._meta.get_field(name)
+
+    @admin.display(description=field.verbose_name)
+    def shown(model_admin, obj):
+        value = getattr(obj, name)
+        if not value:
+            return model_admin.get_empty_value_display()
+        return reveal_invisible(value, linebreaks=linebreaks)
+
+    shown.__name__ = f"{name}_shown"
+    return shown

@@ -22,7 +22,7 @@ from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 
 from replies.admin.conversation import conversation_link, conversation_view
-from replies.admin.display import reveal_invisible
+from replies.admin.display import reveal_invisible, revealed_field
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, kind_label
@@ -190,18 +190,7 @@ SHOWN_FIELDS = (
 
 
 def _shown(name: str, *, linebreaks: bool = False):
-    """Return a read-only display of the text field `name`, invisible characters revealed."""
-    field = Message._meta.get_field(name)
-
-    @admin.display(description=field.verbose_name)
-    def shown(model_admin, message):
-        value = getattr(message, name)
-        if not value:
-            return model_admin.get_empty_value_display()
-        return reveal_invisible(value, linebreaks=linebreaks)
-
-    shown.__name__ = f"{name}_shown"
-    return shown
+    return revealed_field(Message, name, linebreaks=linebreaks)
 
 
 @admin.register(Message)

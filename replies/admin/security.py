@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from replies.admin.display import revealed_field
 from replies.admin.event_labels import label, recorded_codes
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
@@ -33,6 +34,10 @@ class CheckFilter(admin.SimpleListFilter):
         return queryset
 
 
+# The fields holding what a refused request sent, shown with invisible characters revealed.
+SENT_FIELDS = ("forwarded_for", "user_agent", "openid", "query", "body_excerpt")
+
+
 @admin.register(SecurityEvent)
 class SecurityEventAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
     list_display = [
@@ -41,14 +46,14 @@ class SecurityEventAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin)
         "count",
         "status",
         "ip",
-        "forwarded_for",
-        "openid",
+        "forwarded_for_shown",
+        "openid_shown",
         "reason",
     ]
     list_filter = [CheckFilter, "status"]
     search_fields = ["=ip", "forwarded_for", "=openid"]
     show_full_result_count = False
-    extra_readonly = ("check_label",)
+    extra_readonly = ("check_label", *(f"{name}_shown" for name in SENT_FIELDS))
     fieldsets = [
         (
             None,
@@ -61,9 +66,19 @@ class SecurityEventAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin)
                 ]
             },
         ),
-        (_("Who"), {"fields": [("ip", "forwarded_for"), "user_agent", "openid"]}),
-        (_("Request"), {"fields": ["method", "query", "body_bytes", "body_excerpt"]}),
+        (
+            _("Who"),
+            {"fields": [("ip", "forwarded_for_shown"), "user_agent_shown", "openid_shown"]},
+        ),
+        (_("Request"), {"fields": ["method", "query_shown", "body_bytes", "body_excerpt_shown"]}),
     ]
+
+    # What the request sent is an attacker's text: invisible and bidi characters show as markers.
+    forwarded_for_shown = revealed_field(SecurityEvent, "forwarded_for")
+    user_agent_shown = revealed_field(SecurityEvent, "user_agent")
+    openid_shown = revealed_field(SecurityEvent, "openid")
+    query_shown = revealed_field(SecurityEvent, "query")
+    body_excerpt_shown = revealed_field(SecurityEvent, "body_excerpt", linebreaks=True)
 
     @admin.display(description=CHECK, ordering="code")
     def check_label(self, event):
