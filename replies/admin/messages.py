@@ -72,25 +72,30 @@ class ReceivedFilter(admin.SimpleListFilter):
         return queryset
 
 
-CSV_COLUMNS = [
-    "received_at",
-    "created_at",
+# The message's text as the follower sent it: shown through reveal_invisible on the detail page
+# (as "<name>_shown"), and the heart of the CSV export.
+SHOWN_FIELDS = (
     "openid",
     "account",
-    "mode",
-    "msg_type",
-    "event",
     "event_key",
     "msg_id",
     "content",
     "recognition",
     "media_id",
     "pic_url",
-    "latitude",
-    "longitude",
     "label",
     "title",
     "url",
+)
+CSV_COLUMNS = [
+    "received_at",
+    "created_at",
+    "mode",
+    "msg_type",
+    "event",
+    *SHOWN_FIELDS,
+    "latitude",
+    "longitude",
     "rule_name",
     "reply_type",
     "reply_summary",
@@ -171,22 +176,6 @@ def _csv_cell(value) -> str:
     if isinstance(value, str) and _reads_as_formula(value):
         return "'" + value
     return str(value)
-
-
-# The text fields the detail shows through reveal_invisible (as "<name>_shown").
-SHOWN_FIELDS = (
-    "openid",
-    "account",
-    "event_key",
-    "msg_id",
-    "content",
-    "recognition",
-    "media_id",
-    "pic_url",
-    "label",
-    "title",
-    "url",
-)
 
 
 def _shown(name: str, *, linebreaks: bool = False):
