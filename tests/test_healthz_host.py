@@ -76,3 +76,8 @@ def test_a_urlconf_without_healthz_falls_through_to_host_validation(client, sett
 
     settings.ROOT_URLCONF = UrlconfWithoutHealthz
     assert client.get("/healthz", HTTP_HOST=LB_HOST).status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_load_balancer_may_check_with_head(client):
+    assert client.head("/healthz", HTTP_HOST=LB_HOST).status_code == 200

@@ -12,7 +12,7 @@ import time
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from replies.endpoint.config import get_credentials, get_limits
 from replies.endpoint.errors import PlaintextRefused
@@ -122,7 +122,7 @@ def read_body(request, *, limit: int) -> bytes:
     return body
 
 
-@require_GET
+@require_safe  # GET, and HEAD for load balancers that check with it
 def healthz(request):
     """Report whether the database answers, for load balancers and uptime checks."""
     try:
