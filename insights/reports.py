@@ -124,6 +124,22 @@ def _hours(model, *, since: datetime, until: datetime, field: str = "hour") -> Q
     return model.objects.filter(**{f"{field}__gte": since, f"{field}__lt": until}).order_by()
 
 
+def _covers_most_of_the_history(*, since: datetime, until: datetime) -> bool:
+    """Return whether the period spans at least half of the hours TextHour holds.
+
+    Walking the key-ordered index reads every row ever rolled up; that pays only when most of
+    them are in the period (the worst case: a campaign's million texts, all inside it). For a
+    month out of a year of history, the hour index reads the period's rows alone. Two index
+    look-ups (the first and last hour) decide.
+    """
+    span = TextHour.objects.aggregate(first=Min("hour"), last=Max("hour"))
+    first, last = span["first"], span["last"]
+    if first is None or last <= first:
+        return True
+    covered = min(until, last) - max(since, first)
+    return covered * 2 >= last - first
+
+
 def _hours_by_key(*, since: datetime, until: datetime) -> QuerySet:
     """Return the TextHour rows of the period, read in key order where that is the database's
     choice to make.
@@ -133,7 +149,9 @@ def _hours_by_key(*, since: datetime, until: datetime) -> QuerySet:
     instead leaves it the key-ordered covering index (insights_texthour_bykey), so the grouping
     streams. PostgreSQL chooses its own plan.
     """
-    if connections[TextHour.objects.db].vendor != "sqlite":
+    if connections[TextHour.objects.db].vendor != "sqlite" or not _covers_most_of_the_history(
+        since=since, until=until
+    ):
         return _hours(TextHour, since=since, until=until)
     unindexed = Func(F("hour"), template="+%(expressions)s", output_field=DateTimeField())
     return (

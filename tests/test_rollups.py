@@ -256,3 +256,31 @@ def test_pages_say_when_the_rollups_were_updated(admin_client):
     updated = RollupState.objects.get().updated_at
     stamp = timezone.localtime(updated, ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     assert stamp in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_unanswered_page_reads_in_key_order_only_when_the_period_holds_most_of_history():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from insights import reports
+    from insights.models import TextHour
+
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for days_ago in (1, 200, 365):
+        TextHour.objects.create(
+            hour=now - timedelta(days=days_ago),
+            key=f"k{days_ago}",
+            variant=f"k{days_ago}",
+            rule_id=0,
+            openid=f"o{days_ago}",
+            messages=1,
+            sample=f"k{days_ago}",
+            first_at=now - timedelta(days=days_ago),
+            last_at=now - timedelta(days=days_ago),
+        )
+    month = {"since": now - timedelta(days=30), "until": now}
+    year = {"since": now - timedelta(days=366), "until": now}
+    assert not reports._covers_most_of_the_history(**month)
+    assert reports._covers_most_of_the_history(**year)
