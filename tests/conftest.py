@@ -1,6 +1,8 @@
 """Shared fixtures: WeChat settings for every test and a client that signs like WeChat."""
 
 import itertools
+import os
+import socket
 import time
 
 import pytest
@@ -59,6 +61,17 @@ def fresh_security_throttle(monkeypatch):
     from replies.endpoint import security_log as security
 
     monkeypatch.setattr(security, "_throttle", security._Throttle(security.MAX_EVENTS_PER_MINUTE))
+
+
+def require_redis() -> None:
+    """Skip a test that needs Redis on 127.0.0.1:6379 when there is none; fail under CI, which
+    runs Redis, so that a missing server cannot silently drop the test."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail("Redis is not running on 127.0.0.1:6379 (CI runs it)")
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
 
 
 _nonces = itertools.count(100000)

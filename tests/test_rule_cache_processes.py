@@ -5,7 +5,6 @@ the shared cache — exactly as gunicorn workers do.
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,11 @@ from uuid import uuid4
 
 import pytest
 
+from tests.conftest import require_redis
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 3
 
-
-def redis_available() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 class Worker:
@@ -76,8 +70,7 @@ def redis_prefix(worker_env):
 
     Redis may be shared (other test runs, a developer's own site): never flush it.
     """
-    if not redis_available():
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    require_redis()
     import redis
 
     prefix = f"wxsite-test-{uuid4().hex}"

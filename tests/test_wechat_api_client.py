@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_redis
 from wechat_api import MemoryCache, WeChatClient
 from wechat_api.errors import (
     EXPLANATIONS,
@@ -191,16 +192,9 @@ print(" ".join(tokens))
 """
 
 
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
-
-@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")
 def test_token_is_fetched_once_by_several_processes_sharing_redis(fake):
+    require_redis()
     fake.token_delay = 0.5
     prefix = f"test-token-{uuid.uuid4().hex}"
     command = [
