@@ -190,3 +190,17 @@ def test_a_refused_requests_user_agent_and_query_show_bidi_controls_as_markers(a
     assert "U+202E" in page and "U+2066" in page
     listing = admin_client.get("/admin/replies/securityevent/").content.decode()
     assert "\u202e" not in listing
+
+
+@pytest.mark.django_db
+def test_a_spool_conflicts_xml_shows_bidi_controls_as_markers(admin_client):
+    from replies.models import SpoolConflict
+
+    conflict = SpoolConflict.objects.create(
+        kind="dedup_key",
+        file_name="x.json",
+        dedup_key="d" * 40,
+        spooled_xml="<xml><Content>\u202egpj.exe</Content></xml>",
+    )
+    page = admin_client.get(f"/admin/replies/spoolconflict/{conflict.pk}/change/").content.decode()
+    assert "\u202e" not in page and "U+202E" in page

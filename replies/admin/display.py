@@ -47,11 +47,6 @@ def marker(char: str) -> str:
     return f"⟨U+{ord(char):04X}⟩"
 
 
-def has_invisible(text: str) -> bool:
-    """Return whether `text` holds a character `reveal_invisible` would show as a marker."""
-    return any(_is_revealed(text, index) for index in range(len(text)))
-
-
 def _pieces(text: str):
     """Yield (is_revealed, piece): runs of ordinary text and single revealed characters."""
     start = 0
@@ -109,3 +104,16 @@ def revealed_field(model, name: str, *, linebreaks: bool = False):
 
     shown.__name__ = f"{name}_shown"
     return shown
+
+
+def pretty_xml(xml: str):
+    """Return stored XML indented in a <pre>, invisible characters revealed (it came from WeChat,
+    or from whoever forged it); "—" when there is none. A class, not a style attribute: the
+    admin's CSP refuses inline styles."""
+    from django.utils.html import format_html
+
+    from replies.protocol import pretty_print_xml
+
+    if not xml:
+        return "—"
+    return format_html('<pre class="wx-pre-wrap">{}</pre>', reveal_invisible(pretty_print_xml(xml)))

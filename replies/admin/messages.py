@@ -22,11 +22,10 @@ from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 
 from replies.admin.conversation import conversation_link, conversation_view
-from replies.admin.display import reveal_invisible, revealed_field
+from replies.admin.display import pretty_xml, reveal_invisible, revealed_field
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, kind_label
-from replies.protocol import pretty_print_xml
 
 
 class AnsweredFilter(admin.SimpleListFilter):
@@ -324,25 +323,17 @@ class MessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
     def reply(self, message):
         return reveal_invisible(message.reply_summary) or self.get_empty_value_display()
 
-    def _pretty(self, xml):
-        if not xml:
-            return "—"
-        # A class, not a style attribute: the admin's CSP refuses inline styles.
-        return format_html(
-            '<pre class="wx-pre-wrap">{}</pre>', reveal_invisible(pretty_print_xml(xml))
-        )
-
     @admin.display(description=_("raw XML"))
     def raw_xml_pretty(self, message):
-        return self._pretty(message.raw_xml)
+        return pretty_xml(message.raw_xml)
 
     @admin.display(description=_("decrypted XML"))
     def decrypted_xml_pretty(self, message):
-        return self._pretty(message.decrypted_xml)
+        return pretty_xml(message.decrypted_xml)
 
     @admin.display(description=_("reply XML"))
     def reply_xml_pretty(self, message):
-        return self._pretty(message.reply_xml)
+        return pretty_xml(message.reply_xml)
 
     # --- CSV export of the filtered list ------------------------------------------------
 

@@ -12,16 +12,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from replies.admin.display import pretty_xml
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import Message, SpoolConflict
-from replies.protocol import pretty_print_xml
-
-
-def _pretty(xml: str):
-    if not xml:
-        return "—"
-    return format_html('<pre class="wx-pre-wrap">{}</pre>', pretty_print_xml(xml))
 
 
 @admin.register(SpoolConflict)
@@ -47,7 +41,7 @@ class SpoolConflictAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin)
 
     @admin.display(description=_("spooled XML"))
     def spooled_xml_pretty(self, conflict):
-        return _pretty(conflict.spooled_xml)
+        return pretty_xml(conflict.spooled_xml)
 
     @admin.display(description=_("stored XML"))
     def stored_xml_pretty(self, conflict):
@@ -58,4 +52,4 @@ class SpoolConflictAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin)
         )
         if stored is None:
             return _("(no longer in the message log)")
-        return _pretty(stored[0] or stored[1])
+        return pretty_xml(stored[0] or stored[1])
