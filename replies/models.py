@@ -22,7 +22,6 @@ from replies.protocol import (
     TransferCustomerServiceReply,
     VideoReply,
     VoiceReply,
-    reply_to_dict,
 )
 from replies.rules import index as rule_index
 
@@ -395,8 +394,8 @@ REPLY_COLUMNS = (
 def reply_from_columns(row) -> Reply:
     """Return the protocol reply for a RuleReply's columns (a mapping of REPLY_COLUMNS).
 
-    With `reply_to_columns`, the one conversion between the model and the protocol's reply value:
-    the admin form, the JSON import and export and the rule index all go through it. A function
+    The one conversion from the model to the protocol's reply value: the admin form (before
+    check_reply), the JSON import and the rule index all go through it. A function
     of plain values, so the rule index can be built from `.values()` rows without making a model
     instance per reply (100,000 of them at the largest rule sets).
     """
@@ -432,15 +431,6 @@ def reply_from_columns(row) -> Reply:
         case RuleReply.Type.TRANSFER:
             return TransferCustomerServiceReply(row["kf_account"])
     raise ValueError(f"unknown reply type {row['reply_type']!r}")
-
-
-def reply_to_columns(reply: Reply) -> dict:
-    """Return the RuleReply columns (REPLY_COLUMNS) that describe `reply`; the rest are empty."""
-    data = reply_to_dict(reply)
-    columns = {name: [] if name == "articles" else "" for name in REPLY_COLUMNS}
-    columns["reply_type"] = data.pop("type")
-    columns.update(data)
-    return columns
 
 
 class RulesetVersion(models.Model):

@@ -54,7 +54,6 @@ __all__ = [
     "DEFAULT_ACCOUNT",
     "DEFAULT_OPENID",
     "DEFAULT_URL",
-    "EVENT_NAMES",
     "MODES",
     "WECHAT_TIMEOUT",
     "Endpoint",
@@ -94,8 +93,6 @@ DJANGO_BAD_REQUEST = b"<h1>Bad Request (400)</h1>"
 DJANGO_DISALLOWED_HOST = b"DisallowedHost"
 HTML_HEADING = re.compile(r"<(title|h1)[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
 
-# WeChat's own spelling of each event it documents, by the lower-case name; any case is accepted.
-EVENT_NAMES = {event.value: wire_event_name(event) for event in Event}
 PIC_EVENTS = frozenset({Event.PIC_SYSPHOTO, Event.PIC_PHOTO_OR_ALBUM, Event.PIC_WEIXIN})
 SCANCODE_EVENTS = frozenset({Event.SCANCODE_PUSH, Event.SCANCODE_WAITMSG})
 # Where a sample coordinate is needed and none is given: WeChat's documentation uses Guangzhou.
@@ -275,7 +272,7 @@ def event_fields(
     `event` is matched case-insensitively and sent in WeChat's spelling (SCAN, CLICK,
     scancode_push …). A follow with a QR scene gets the `qrscene_` prefix WeChat puts on it.
     """
-    name = EVENT_NAMES.get(event.lower(), event)
+    name = wire_event_name(event)
     lowered = name.lower()
     fields: dict[str, Any] = {"Event": name}
     if lowered == Event.SUBSCRIBE:
@@ -314,10 +311,10 @@ def event_fields(
             "Label": label,
             "Poiname": poiname,
         }
-    elif lowered == "templatesendjobfinish":
+    elif lowered == Event.TEMPLATESENDJOBFINISH:
         fields["MsgID"] = msg_id if msg_id is not None else new_msg_id()
         fields["Status"] = status or "success"
-    elif lowered == "masssendjobfinish":
+    elif lowered == Event.MASSSENDJOBFINISH:
         fields["MsgID"] = msg_id if msg_id is not None else new_msg_id()
         fields["Status"] = status or "send success"
         fields.update(TotalCount=1, FilterCount=1, SentCount=1, ErrorCount=0)

@@ -32,10 +32,9 @@ from replies.protocol import (
     Event,
     IncomingMessage,
     OpenedRequest,
-    render_reply,
     summarize_reply,
 )
-from replies.rules.choice import ReplyChoice, choose_reply
+from replies.rules.choice import ReplyChoice, choose_reply, render_choice
 
 logger = logging.getLogger("replies.endpoint")
 
@@ -121,13 +120,7 @@ def _row_for(opened: OpenedRequest, choice: ReplyChoice | None, *, now: datetime
     message = opened.message
     reply_xml, reply_type, summary = "", "", ""
     if choice is not None:
-        reply_xml = render_reply(
-            choice.reply,
-            to_user=message.from_user,
-            from_user=message.to_user,
-            create_time=int(now.timestamp()),
-            in_reply_to=message.msg_type,
-        ).decode()
+        reply_xml = render_choice(choice, message, now=now)
         reply_type, summary = choice.reply.msg_type, summarize_reply(choice.reply)
     return Message(
         dedup_key=dedup_key_for(message),

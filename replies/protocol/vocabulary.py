@@ -19,8 +19,6 @@ from enum import StrEnum
 __all__ = [
     "AES_KEY_LENGTH",
     "AES_KEY_PATTERN",
-    "CONSOLE_MAX_KEYWORDS_PER_RULE",
-    "CONSOLE_MAX_REPLIES_PER_RULE",
     "MAX_KEYWORD_CHARS",
     "MAX_NEWS_ARTICLES",
     "MAX_TEXT_REPLY_BYTES",
@@ -143,11 +141,9 @@ MAX_TEXT_REPLY_BYTES = 2048
 # Characters XML 1.0 cannot carry at all: C0 controls but tab/newline/CR, surrogates, U+FFFE/F.
 NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
-# --- keywords and the console's auto-reply ------------------------------------------------------
+# --- keywords ---------------------------------------------------------------------------------
 
 MAX_KEYWORD_CHARS = 30
-CONSOLE_MAX_KEYWORDS_PER_RULE = 10
-CONSOLE_MAX_REPLIES_PER_RULE = 5
 
 # --- safe mode ----------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from replies.models import ReplyRule
-from replies.protocol import IncomingMessage, MsgType, Reply
+from replies.protocol import IncomingMessage, MsgType, Reply, render_reply
 from replies.rules.index import Query, RuleIndex, RuleMatch
 from replies.rules.ruleset import RulePayload, get_rule_index
 
@@ -70,6 +70,18 @@ def _choose(
     if reply is None:
         return match, None
     return match, ReplyChoice(reply=reply, rule_id=match.rule.id, rule_name=match.rule.name)
+
+
+def render_choice(choice: ReplyChoice, message: IncomingMessage, *, now: datetime) -> str:
+    """Return the reply XML `choice` answers `message` with: the endpoint stores and sends it,
+    the tester shows it. To and From swapped; a news reply cut to what WeChat shows."""
+    return render_reply(
+        choice.reply,
+        to_user=message.from_user,
+        from_user=message.to_user,
+        create_time=int(now.timestamp()),
+        in_reply_to=message.msg_type,
+    ).decode()
 
 
 def choose_reply(

@@ -61,7 +61,6 @@ CLICK = Event.CLICK.value
 SCAN = Event.SCAN.value
 MSG_TYPE = "msg_type"
 DEFAULT = "default"
-TRIGGER_KINDS = frozenset({KEYWORD, SUBSCRIBE, CLICK, SCAN, MSG_TYPE, DEFAULT})
 
 # Keyword match modes.
 EXACT = "exact"

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from replies import simulator
 from replies.models import Trigger
-from replies.protocol import IncomingMessage, MsgType, Reply, parse_message, render_reply
-from replies.rules.choice import Explanation, explain_choice
+from replies.protocol import IncomingMessage, MsgType, Reply, parse_message
+from replies.rules.choice import Explanation, explain_choice, render_choice
 from replies.rules.index import Query, RuleMatch
 
 TESTER_OPENID = "o_rule_tester"
@@ -133,11 +133,5 @@ def run_rule_tester(
     explained = explain_choice(message, now=now)
     reply_xml = ""
     if explained.choice is not None:
-        reply_xml = render_reply(
-            explained.choice.reply,
-            to_user=message.from_user,
-            from_user=message.to_user,
-            create_time=int(now.timestamp()),
-            in_reply_to=message.msg_type,
-        ).decode()
+        reply_xml = render_choice(explained.choice, message, now=now)
     return TesterResult(explained=explained, reply_xml=reply_xml)
