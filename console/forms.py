@@ -96,10 +96,6 @@ class ButtonForm(forms.Form):
     pagepath = forms.CharField(label=_("mini program page"), required=False, max_length=255)
     article_id = forms.CharField(label=_("article ID"), required=False, max_length=128)
 
-    def __init__(self, *args, top_level: bool, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.top_level = top_level
-
     def is_blank(self) -> bool:
         return not any(self.cleaned_data.get(name) for name in ("name", "type", *ACTION_FIELDS))
 
@@ -118,11 +114,11 @@ class MenuEditorForm:
         for number in range(MENU_MAX_BUTTONS):
             button = buttons[number] if number < len(buttons) else {}
             subs = button.get("sub_button") or []
-            column = [self._form(data, f"b{number}", button, top_level=True, disabled=disabled)]
+            column = [self._form(data, f"b{number}", button, disabled=disabled)]
             for sub_number in range(MENU_MAX_SUB_BUTTONS):
                 sub = subs[sub_number] if sub_number < len(subs) else {}
                 column.append(
-                    self._form(data, f"b{number}s{sub_number}", sub, top_level=False,
+                    self._form(data, f"b{number}s{sub_number}", sub,
                                disabled=disabled)
                 )  # fmt: skip
             self.columns.append(column)
@@ -130,9 +126,9 @@ class MenuEditorForm:
         self._body: dict[str, Any] | None = None
 
     @staticmethod
-    def _form(data, prefix, button, *, top_level, disabled) -> ButtonForm:
+    def _form(data, prefix, button, *, disabled) -> ButtonForm:
         initial = {name: button.get(name, "") for name in ("name", "type", *ACTION_FIELDS)}
-        form = ButtonForm(data, prefix=prefix, initial=initial, top_level=top_level)
+        form = ButtonForm(data, prefix=prefix, initial=initial)
         if disabled:
             for field in form.fields.values():
                 field.disabled = True

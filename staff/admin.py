@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from replies.admin.safety import OfferedLookupsOnly
 from staff.models import AuthenticatorApp, BackupCodes
 from staff.permission_labels import translate_permission_widgets
 
@@ -19,7 +20,7 @@ for model in (TOTPDevice, StaticDevice):
         admin.site.unregister(model)
 
 
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     list_display = ["owner", "device_name", "is_confirmed", "created", "last_used"]
     list_select_related = ["user"]
     search_fields = ["user__username"]

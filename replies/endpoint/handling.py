@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError
@@ -219,9 +220,14 @@ def _stored_twin(row: Message) -> Message | None:
     raise _schema_not_ready(IntegrityError("no row holds the key"), row.dedup_key)
 
 
+@cache
+def _max_length(field: str) -> int | None:
+    return Message._meta.get_field(field).max_length
+
+
 def _clip(value: str, field: str) -> str:
     """Cut a value to its column; the raw XML keeps the whole of it."""
-    limit = Message._meta.get_field(field).max_length
+    limit = _max_length(field)  # looked up once per process, not per message
     return value[:limit] if limit else value
 
 
