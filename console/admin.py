@@ -39,6 +39,7 @@ from console.menus import (
     save_draft,
 )
 from console.models import MenuButton, MenuPublication
+from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.rules import ReplyRuleAdmin, TriggerInline
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import ReplyRule
@@ -189,7 +190,7 @@ class MenuButtonAdmin(OfferedLookupsOnly, admin.ModelAdmin):
 
 
 @admin.register(MenuPublication)
-class MenuPublicationAdmin(OfferedLookupsOnly, admin.ModelAdmin):
+class MenuPublicationAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
     """Every publication, read-only, with re-publish and copy-to-draft on each."""
 
     list_display = ["published_at", "published_by", "source", "ok", "result", "buttons"]
@@ -206,17 +207,8 @@ class MenuPublicationAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         "explanation",
         "pretty_body",
     ]
-    readonly_fields = fields
+    extra_readonly = ("pretty_body",)  # the history is the record of what followers were shown
     change_form_template = "admin/console/menupublication/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the history is the record of what followers were shown
 
     @admin.display(description=_("result"))
     def result(self, obj):

@@ -15,6 +15,13 @@ WeChat adds later is still an error with its errmsg, never a crash.
 
 from __future__ import annotations
 
+from replies.protocol.vocabulary import (
+    MENU_MAX_BUTTONS,
+    MENU_MAX_SUB_BUTTONS,
+    MENU_NAME_MAX_BYTES,
+    MENU_SUB_NAME_MAX_BYTES,
+)
+
 __all__ = [
     "ACCESS_TOKEN_ERRCODES",
     "EXPLANATIONS",
@@ -42,7 +49,8 @@ SYSTEM_BUSY = -1
 ACCESS_TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 
 _MENU_LIMITS = (
-    "（一级菜单最多 3 个，每个最多 5 个子菜单；名称一级 16 字节、子菜单 60 字节，一个汉字 3 字节）"
+    f"（一级菜单最多 {MENU_MAX_BUTTONS} 个，每个最多 {MENU_MAX_SUB_BUTTONS} 个子菜单；名称一级 "
+    f"{MENU_NAME_MAX_BYTES} 字节、子菜单 {MENU_SUB_NAME_MAX_BYTES} 字节，一个汉字 3 字节）"
 )
 
 # What each errcode means for an operator, and what to do. WeChat's own errmsg is English and
