@@ -2,7 +2,9 @@
 
 日志查看员 (log readers) may read the message log, security events and spool conflicts (and look
 at rules and the tester) but change nothing; 规则编辑 (rule editors) may also add, change and
-delete reply rules. Superusers need neither. Assign people to a group in the admin under Users.
+delete reply rules; 客服 (customer service) may read the log and answer followers from it (the
+reply form in the conversation, resending from the outbox). Superusers need none. Assign
+people to a group in the admin under Users.
 
 The names are stored in the database in the operators' language; this module is their one home.
 Deployments from before had them in English: migration 0004_chinese_group_names renames them.
@@ -12,6 +14,7 @@ from django.contrib.auth.models import Group, Permission
 
 LOG_READERS = "日志查看员"  # was "Log readers"
 RULE_EDITORS = "规则编辑"  # was "Rule editors"
+CUSTOMER_SERVICE = "客服"
 
 _READ = [
     "view_message",
@@ -20,13 +23,15 @@ _READ = [
     "view_replyrule",
     "view_trigger",
     "view_rulereply",
+    "view_outgoingmessage",
 ]
 _EDIT = [
     f"{action}_{model}"
     for model in ("replyrule", "trigger", "rulereply")
     for action in ("add", "change", "delete")
 ]
-GROUPS = {LOG_READERS: _READ, RULE_EDITORS: _READ + _EDIT}
+_SEND = ["send_outgoingmessage"]
+GROUPS = {LOG_READERS: _READ, RULE_EDITORS: _READ + _EDIT, CUSTOMER_SERVICE: _READ + _SEND}
 
 
 def ensure_staff_groups(sender=None, **kwargs) -> None:

@@ -6,6 +6,7 @@ row's `dedup_key` is unique, so WeChat's retries of one message find the stored 
 reply) instead of making a second one — across every worker and host sharing the database.
 """
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -214,6 +215,8 @@ class ReplyRule(models.Model):
     class ReplyMode(models.TextChoices):
         RANDOM = "random", _("one at random")
         FIRST = "first", _("always the first")
+        # WeChat's 回复全部: the first passively, the rest through the customer-service API.
+        ALL = "all", _("all (回复全部)")
 
     name = models.CharField(_("name"), max_length=60, help_text=_("For staff, e.g. “营业时间”."))
     enabled = models.BooleanField(_("enabled"), default=True)
@@ -228,8 +231,8 @@ class ReplyRule(models.Model):
         choices=ReplyMode.choices,
         default=ReplyMode.RANDOM,
         help_text=_(
-            "A passive reply is one message. WeChat's “reply all” needs the customer-service "
-            "API (客服消息), which this endpoint does not call."
+            "“All” answers with the first reply at once and sends the others in order as "
+            "customer-service messages (客服消息) right after, through the outbox."
         ),
     )
     starts_at = models.DateTimeField(
@@ -586,3 +589,129 @@ class SpoolConflict(models.Model):
 
     def __str__(self):
         return self.file_name
+
+
+class OutgoingMessage(models.Model):
+    """One customer-service message (客服消息) we send to a follower: typed by staff in the
+    conversation, or a "reply all" rule's follow-up, sent by the outbox worker.
+
+    The row is written (and committed) before WeChat is called, so nothing is sent that the log
+    does not know of; `idempotency_key` is unique, so a double click or a replayed spool file
+    finds the row instead of sending twice. `status` says where it stands: a row still "sending"
+    when a later run looks is "uncertain" (the sender died between the claim and WeChat's
+    answer) and is resent only by a person.
+    """
+
+    class Kind(models.TextChoices):
+        TEXT = "text", _("text")
+        IMAGE = "image", _("image")
+        VOICE = "voice", _("voice")
+        VIDEO = "video", _("video")
+        MUSIC = "music", _("music")
+        NEWS = "news", _("news (articles)")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting to be sent")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        UNCERTAIN = "uncertain", _("uncertain (sender stopped mid-call)")
+
+    openid = models.CharField(
+        _("follower OpenID"),
+        max_length=128,
+        help_text=_("touser, e.g. oUpF8uMuAJO_M2pxb1Q9zNjWeS6o."),
+    )
+    account = models.CharField(
+        _("account"),
+        max_length=64,
+        help_text=_("Our account's original id, as in the message log, e.g. gh_123456789abc."),
+    )
+    kind = models.CharField(_("type"), max_length=16, choices=Kind.choices)
+    payload = models.JSONField(
+        _("message"),
+        help_text=_('The body sent to message/custom/send, e.g. {"msgtype": "text", …}.'),
+    )
+    summary = models.CharField(_("summary"), max_length=200, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("sent by"),
+        help_text=_("The staff member who wrote it; empty for a rule's follow-up."),
+    )
+    rule = models.ForeignKey(
+        ReplyRule,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("rule"),
+        help_text=_("The “reply all” rule whose follow-up this is."),
+    )
+    rule_name = models.CharField(
+        _("rule name"), max_length=60, blank=True, help_text=_("Kept when the rule is deleted.")
+    )
+    in_reply_to = models.ForeignKey(
+        Message,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="outgoing",
+        verbose_name=_("in reply to"),
+        help_text=_("The follower's message it answers."),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0, help_text=_("Calls to WeChat so far, e.g. 2 after one retry.")
+    )
+    errcode = models.IntegerField(
+        _("errcode"), null=True, blank=True, help_text=_("WeChat's errcode of the last try.")
+    )
+    errmsg = models.CharField(
+        _("errmsg"), max_length=500, blank=True, help_text=_("WeChat's errmsg, as it sent it.")
+    )
+    reason = models.CharField(
+        _("reason"),
+        max_length=500,
+        blank=True,
+        help_text=_("What the last failure means, in words, e.g. 已超出 48 小时客服消息时限."),
+    )
+    idempotency_key = models.CharField(
+        _("idempotency key"),
+        max_length=80,
+        editable=False,
+        help_text=_("The form's one-time token, or the message and position of a follow-up."),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt"), null=True, blank=True, help_text=_("When a retry is due.")
+    )
+    claimed_at = models.DateTimeField(
+        _("claimed at"), null=True, blank=True, help_text=_("When the last call to WeChat began.")
+    )
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outgoing message")
+        verbose_name_plural = _("outgoing messages")
+        ordering = ["-created_at", "-id"]
+        permissions = [("send_outgoingmessage", _("Can send messages to followers"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="outgoing_idempotency_key_unique"
+            ),
+        ]
+        indexes = [
+            # A follower's thread and the outbox's order (earliest unfinished row first).
+            models.Index(fields=["openid", "account", "id"], name="outgoing_follower"),
+            models.Index(fields=["status", "-created_at"], name="outgoing_status"),
+        ]
+
+    def __str__(self):
+        when = timezone.localtime(self.created_at)
+        return f"{self.get_kind_display()} · {self.openid} · {when:%Y-%m-%d %H:%M:%S}"

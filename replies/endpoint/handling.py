@@ -5,6 +5,10 @@ and stored with the message in a single INSERT, so a row never exists without th
 answered with (a worker killed between two writes cannot leave one behind), and the hot path
 costs one write. The unique `dedup_key` makes a retry's INSERT fail; the retry then reads the
 stored row and answers with exactly the reply the first delivery got.
+
+A "reply all" rule is the one exception to the single INSERT: its follow-ups go into the outbox
+(replies.outbound) in the same transaction as the message, so both are committed or neither;
+the worker sends them after the answer. During an outage they are spooled with the message.
 """
 
 import hashlib
@@ -15,7 +19,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from replies.endpoint.deadline import database_deadline
@@ -28,6 +32,7 @@ from replies.endpoint.errors import (
 from replies.endpoint.spool import drain_spool_soon, message_xml, spool_message, spooled_reply
 from replies.endpoint.storage import insert_message
 from replies.models import Message
+from replies.outbound.outbox import followup_specs, store_followups
 from replies.protocol import (
     NO_REPLY,
     Event,
@@ -99,21 +104,33 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
     except DatabaseError as error:
         raise _schema_not_ready(error, dedup_key_for(message)) from error
     row = _row_for(opened, choice, now=now)
+    # Empty but for "reply all" rules: every other message stays one INSERT.
+    followups = followup_specs(choice.followups, openid=row.openid) if choice else []
     row.handling_ms = round((time.perf_counter() - started) * 1000, 3)
     spooled = spooled_reply(row)
     if spooled is not None:  # a retry of a message kept in the spool during an outage
         return _handled(message, spooled, duplicate=True, spooled=True)
     try:
         with database_deadline(deadline_at):
-            insert_message(row)
+            if followups:
+                _insert_with_followups(row, followups)
+            else:
+                insert_message(row)
     except IntegrityError:
         return _answer_retry(row, message)
     except DatabaseError as error:
         if not is_outage(error):
             raise _schema_not_ready(error, row.dedup_key) from error
-        return _spool(row, message)
+        return _spool(row, message, followups)
     drain_spool_soon()
     return _handled(message, row.reply_xml, message_id=row.pk, duplicate=False, rule_id=row.rule_id)
+
+
+def _insert_with_followups(row: Message, followups: list[dict]) -> None:
+    """Store the message and its outbox rows (and their task) in one transaction."""
+    with transaction.atomic():
+        insert_message(row)
+        store_followups(row, followups, rule_id=row.rule_id, rule_name=row.rule_name)
 
 
 def _row_for(opened: OpenedRequest, choice: ReplyChoice | None, *, now: datetime) -> Message:
@@ -172,10 +189,10 @@ def _handled(
     )
 
 
-def _spool(row: Message, message: IncomingMessage) -> HandledMessage:
+def _spool(row: Message, message: IncomingMessage, followups: list[dict]) -> HandledMessage:
     logger.error("database unavailable while storing %s; spooling it", row.dedup_key, exc_info=True)
     try:
-        reply_xml = spool_message(row)
+        reply_xml = spool_message(row, followups=followups)
     except OSError:
         logger.critical(
             "message %s LOST unless WeChat retries: database and spool both failed",

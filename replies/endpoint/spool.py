@@ -20,6 +20,11 @@ request key: it moves the file to `conflicts/` and records a SpoolConflict for t
 neither the stored row nor the spooled message is lost and a person decides which is genuine.
 Markers stay until the signed query is long past the timestamp window (nothing can reuse it
 then), and replay removes them after that.
+
+A "reply all" rule's follow-ups are spooled with their message (the customer-service bodies the
+rule chose, under "followups"), and replay stores them in the outbox in the transaction that
+stores the message: they go out after the outage, as chosen when the message came, whatever
+the rule says by then.
 """
 
 import hashlib
@@ -33,18 +38,20 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
 from replies.endpoint.errors import ReplayedRequest, is_outage
 from replies.endpoint.storage import insert_message
 from replies.models import Message, SpoolConflict
+from replies.outbound.outbox import store_followups
 
 logger = logging.getLogger("replies.spool")
 
 SUFFIX = ".json"
 MARKER_SUFFIX = ".request"
 CONFLICTS = "conflicts"
+FOLLOWUPS = "followups"  # the key of a spooled message's "reply all" follow-ups
 # How often (seconds) a worker looks at the spool directory after a successful write.
 DRAIN_CHECK_INTERVAL = 5.0
 # How long a worker trusts "the spool is empty" before looking again: while it is empty (almost
@@ -241,8 +248,8 @@ def spooled_reply(row: Message) -> str | None:
     return data.get("reply_xml", "")
 
 
-def spool_message(row: Message) -> str:
-    """Write `row` to the spool and return the reply XML to answer with.
+def spool_message(row: Message, *, followups: list[dict] | tuple = ()) -> str:
+    """Write `row` (and its "reply all" `followups`) to the spool; return the reply XML.
 
     The first arrival of a message and of a signed query wins: a retry (same query, same
     body) gets the reply spooled with the first; another body under a spooled query or dedup
@@ -253,7 +260,10 @@ def spool_message(row: Message) -> str:
     _presence.forget()
     _claim_request_key(row)
     path = _path_for(row.dedup_key)
-    if not _create_exclusive(path, json.dumps(_row_to_json(row), ensure_ascii=False).encode()):
+    data = _row_to_json(row)
+    if followups:
+        data[FOLLOWUPS] = list(followups)
+    if not _create_exclusive(path, json.dumps(data, ensure_ascii=False).encode()):
         existing = _read_json(path)
         if existing is None:
             raise OSError(f"spool file {path.name} vanished while being read")
@@ -329,7 +339,7 @@ def _replay_file(path: Path) -> str:
     row = _row_from_json(data)
     try:
         try:
-            insert_message(row)
+            _store(row, data.get(FOLLOWUPS) or [])
         except IntegrityError:
             return _settle_collision(path, row)
     except OSError:
@@ -348,6 +358,16 @@ def _replay_file(path: Path) -> str:
         return "failed"
     path.unlink(missing_ok=True)
     return "stored"
+
+
+def _store(row: Message, followups: list[dict]) -> None:
+    """INSERT the message, with its follow-ups in the outbox in the same transaction."""
+    if not followups:
+        insert_message(row)
+        return
+    with transaction.atomic():
+        insert_message(row)
+        store_followups(row, followups, rule_id=row.rule_id, rule_name=row.rule_name)
 
 
 def _settle_collision(path: Path, row: Message) -> str:

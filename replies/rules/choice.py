@@ -23,11 +23,13 @@ _SPOKEN_PUNCTUATION = "。！？，、.!?, "
 
 @dataclass(frozen=True)
 class ReplyChoice:
-    """The reply to send and the rule that chose it."""
+    """The reply to send and the rule that chose it; for a "reply all" rule, the replies to
+    send after it as customer-service messages (the endpoint stores them in the outbox)."""
 
     reply: Reply
     rule_id: int | None = None
     rule_name: str = ""
+    followups: tuple[Reply, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,11 @@ def query_for(message: IncomingMessage) -> Query:
 
 
 def pick_reply(payload: RulePayload) -> Reply | None:
-    """Return the reply a rule sends: the first, or one at random, per the rule's choice."""
+    """Return the reply a rule sends: the first (also for "reply all", whose others follow
+    through the outbox), or one at random, per the rule's choice."""
     if not payload.replies:
         return None
-    if payload.reply_mode == ReplyRule.ReplyMode.FIRST:
+    if payload.reply_mode in (ReplyRule.ReplyMode.FIRST, ReplyRule.ReplyMode.ALL):
         return payload.replies[0]
     return random.choice(payload.replies)
 
@@ -69,7 +72,11 @@ def _choose(
     reply = pick_reply(match.rule.payload) if match else None
     if reply is None:
         return match, None
-    return match, ReplyChoice(reply=reply, rule_id=match.rule.id, rule_name=match.rule.name)
+    payload = match.rule.payload
+    followups = payload.replies[1:] if payload.reply_mode == ReplyRule.ReplyMode.ALL else ()
+    return match, ReplyChoice(
+        reply=reply, rule_id=match.rule.id, rule_name=match.rule.name, followups=followups
+    )
 
 
 def render_choice(choice: ReplyChoice, message: IncomingMessage, *, now: datetime) -> str:
