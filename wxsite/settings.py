@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "staff.apps.AxesConfig",  # django-axes, with a translated name
     "csp",
+    "django_tasks",  # the backport of Django 6's tasks: the outbox's "reply all" follow-ups
+    "django_tasks_db",  # its database backend and `manage.py db_worker`
     "staff",  # after django-otp: its admin replaces django-otp's
     "replies",
     "insights",  # optional: remove to run without the insight pages
@@ -254,6 +256,13 @@ WECHAT_DATABASE_DEADLINE = float(env_str("WECHAT_DATABASE_DEADLINE") or 3.0)
 WECHAT_RULES_MAX_STALENESS = float(env_str("WECHAT_RULES_MAX_STALENESS") or 1.0)
 # Where messages wait when the database cannot take them (see replies/spool.py).
 WECHAT_SPOOL_DIR = env_str("WECHAT_SPOOL_DIR") or str(BASE_DIR / "spool")
+# The outbox (replies/outbound/): a row claimed for sending longer ago than this many seconds
+# belongs to a worker that died mid-call; it is shown as "uncertain", never resent by itself.
+WECHAT_OUTBOX_CLAIM_TIMEOUT = float(env_str("WECHAT_OUTBOX_CLAIM_TIMEOUT") or 120.0)
+
+# --- Background tasks: the outbox worker (`manage.py db_worker`, next to gunicorn) -----------
+# Tasks are rows in the database, enqueued in the transaction that stores the message.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # --- Logging: one line per event, to stderr (gunicorn and systemd collect it) ----------------
 # Every handler uses wxsite.logging.LineFormatter: control characters from follower-chosen values
