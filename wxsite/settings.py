@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django_tasks",  # the backport of Django 6's tasks: the outbox's "reply all" follow-ups
     "django_tasks_db",  # its database backend and `manage.py db_worker`
     "staff",  # after django-otp: its admin replaces django-otp's
+    "accounts",  # the official accounts served, their secrets encrypted (before replies)
     "replies",
     "insights",  # optional: remove to run without the insight pages
     "console",  # the custom menu and other console features (after replies: it extends its admin)
@@ -244,6 +245,10 @@ WECHAT_API_BASE = env_str("WECHAT_API_BASE", "https://api.weixin.qq.com").rstrip
 WECHAT_API_TIMEOUT = float(env_str("WECHAT_API_TIMEOUT") or 5.0)
 WECHAT_ENCODING_AES_KEY = env_str("WECHAT_ENCODING_AES_KEY")
 WECHAT_ENCODING_AES_KEY_PREVIOUS = env_str("WECHAT_ENCODING_AES_KEY_PREVIOUS")
+# Fernet keys (comma-separated) that encrypt the secrets of accounts stored in the database: the
+# first encrypts, all decrypt, so a key can rotate (accounts/secrets.py). Not needed while only
+# the account above, from the environment, is served.
+WECHAT_SECRETS_KEYS = env_list("WECHAT_SECRETS_KEYS")
 WECHAT_TIMESTAMP_WINDOW = env_int("WECHAT_TIMESTAMP_WINDOW", 300)
 WECHAT_MAX_BODY_BYTES = env_int("WECHAT_MAX_BODY_BYTES", 1024 * 1024)
 # Refuse plaintext requests: once the console is in safe mode, an unencrypted POST is a forgery.

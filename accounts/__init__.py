@@ -1,0 +1,1 @@
+"""The official accounts one deployment serves: their names, server URLs and encrypted secrets."""

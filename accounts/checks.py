@@ -1,0 +1,97 @@
+"""System checks for the key that encrypts the accounts' secrets (accounts.E001–E003, W001).
+
+A deployment that serves only the account configured in the environment stores no secret and needs
+no key, so a missing WECHAT_SECRETS_KEYS is an error only once secrets are stored (E001). A key
+that is set but malformed is always an error (E002): whoever set it meant to use it, and the first
+save would fail. Stored secrets that no key decrypts (E003) mean a key was removed too early; one
+encrypted with a key other than the first (W001) means `rotate_secrets_key` has not run yet.
+
+The checks read the database only when there is something to look for, and say nothing when it
+cannot be read (before `migrate`, or without a database server): `migrate` runs checks too.
+"""
+
+from __future__ import annotations
+
+from django.core import checks
+from django.db import DatabaseError
+
+from accounts.secrets import (
+    SETTING,
+    SecretUnreadable,
+    configured_keys,
+    decrypt_secret,
+    keys_problem,
+    needs_rotation,
+)
+
+_GENERATE = (
+    'Generate one with: python -c "from cryptography.fernet import Fernet; '
+    'print(Fernet.generate_key().decode())"'
+)
+
+
+def _accounts_with_secrets() -> list | None:
+    """Return the stored accounts that hold at least one secret, or None when unreadable."""
+    from accounts.models import Account
+
+    try:
+        return [
+            account
+            for account in Account.objects.filter(from_environment=False)
+            if any(account.stored_secrets().values())
+        ]
+    except DatabaseError:
+        return None
+
+
+@checks.register(checks.Tags.security)
+def check_secrets_keys(app_configs=None, **kwargs):
+    """Report a missing or malformed WECHAT_SECRETS_KEYS, and secrets it cannot decrypt."""
+    problem = keys_problem()
+    if problem and configured_keys():
+        return [
+            checks.Error(
+                problem,
+                hint=f"Each key of {SETTING} is a Fernet key. {_GENERATE}",
+                id="accounts.E002",
+            )
+        ]
+    accounts = _accounts_with_secrets()
+    if not accounts:
+        return []
+    if problem:
+        return [
+            checks.Error(
+                f"{problem} {len(accounts)} official account(s) have encrypted secrets that "
+                "cannot be read without it.",
+                hint=f"Set {SETTING} to the key the secrets were saved with. {_GENERATE}",
+                id="accounts.E001",
+            )
+        ]
+    found = []
+    for account in accounts:
+        stored = [value for value in account.stored_secrets().values() if value]
+        try:
+            for value in stored:
+                decrypt_secret(value)
+        except SecretUnreadable:
+            found.append(
+                checks.Error(
+                    f"No key of {SETTING} decrypts the secrets of official account "
+                    f"{account.slug!r}.",
+                    hint="Put back the key they were saved with (keep it after the first key), "
+                    "run `manage.py rotate_secrets_key`, and only then remove it.",
+                    id="accounts.E003",
+                )
+            )
+            continue
+        if any(needs_rotation(value) for value in stored):
+            found.append(
+                checks.Warning(
+                    f"Official account {account.slug!r} has secrets encrypted with a key other "
+                    f"than the first of {SETTING}.",
+                    hint="Run `manage.py rotate_secrets_key` before removing the older key.",
+                    id="accounts.W001",
+                )
+            )
+    return found
