@@ -37,6 +37,7 @@ TYPE_LABELS = {
 TYPE_CHOICES = [("", _("— opens sub-buttons —"))] + [
     (kind, TYPE_LABELS.get(kind, kind)) for kind in MENU_BUTTON_TYPES
 ]
+SUB_TYPE_CHOICES = [("", "—"), *TYPE_CHOICES[1:]]
 
 PROBLEM_MESSAGES = {
     "not_a_menu": _("This is not a menu."),
@@ -86,6 +87,8 @@ def describe_problem(problem: MenuProblem) -> str:
 class ButtonForm(forms.Form):
     """One slot of the grid: a top-level button or a sub-button; all empty means none."""
 
+    top_level = True  # the template labels the row; a sub-button slot says False
+
     # No max_length on name, key and URL: check_menu counts their bytes (WeChat's measure), and
     # a value within it always fits the column.
     name = forms.CharField(label=_("name"), required=False)
@@ -119,16 +122,20 @@ class MenuEditorForm:
                 sub = subs[sub_number] if sub_number < len(subs) else {}
                 column.append(
                     self._form(data, f"b{number}s{sub_number}", sub,
-                               disabled=disabled)
+                               disabled=disabled, top_level=False)
                 )  # fmt: skip
             self.columns.append(column)
         self.non_field_errors: list[str] = []
         self._body: dict[str, Any] | None = None
 
     @staticmethod
-    def _form(data, prefix, button, *, disabled) -> ButtonForm:
+    def _form(data, prefix, button, *, disabled, top_level=True) -> ButtonForm:
         initial = {name: button.get(name, "") for name in ("name", "type", *ACTION_FIELDS)}
         form = ButtonForm(data, prefix=prefix, initial=initial)
+        form.top_level = top_level
+        if not top_level:
+            # A sub-button cannot open sub-buttons: an empty type there is just "not chosen".
+            form.fields["type"].choices = SUB_TYPE_CHOICES
         if disabled:
             for field in form.fields.values():
                 field.disabled = True

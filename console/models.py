@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class MenuButton(models.Model):
@@ -106,7 +107,10 @@ class MenuPublication(models.Model):
         related_name="+",
         help_text=_("Empty when published by a command."),
     )
-    source = models.CharField(_("from"), max_length=16, choices=Source.choices)
+    # "from" alone is the insights' start date: the context gives this one its own translation.
+    source = models.CharField(
+        pgettext_lazy("menu publication", "from"), max_length=16, choices=Source.choices
+    )
     republished_from = models.ForeignKey(
         "self",
         verbose_name=_("published again from"),
@@ -139,7 +143,8 @@ class MenuPublication(models.Model):
         permissions = [("publish_menu", _("Can publish the custom menu"))]
 
     def __str__(self):
-        return f"#{self.pk} {self.published_at:%Y-%m-%d %H:%M}"
+        # In the site's time zone, like every date the admin shows (the breadcrumb uses this).
+        return f"#{self.pk} {timezone.localtime(self.published_at):%Y-%m-%d %H:%M}"
 
     @property
     def menu(self) -> dict:
