@@ -127,6 +127,7 @@ EXPECTED_RULES = [
             {"type": "news", "articles": NEWS_ARTICLES},
             {"type": "text", "content": "新品全场八折，活动截至月底。"},
         ],
+        mode="all",  # the console's reply_all: the rest follow as customer-service messages
     ),
     rule(
         "默认回复",
@@ -186,8 +187,7 @@ def test_sample_imports_exactly_the_expected_rules_triggers_and_replies():
 def test_import_notes_what_cannot_be_carried_over_exactly():
     output = run(str(SAMPLE))
 
-    assert "Note: “新品上市”: WeChat's “reply all” sends every reply" in output
-    assert "customer-service API (客服消息)" in output
+    assert "新品上市”: WeChat's “reply all”" not in output  # imported as reply all, no caveat
     assert "Note: “活动视频”: a video reply is a link, not a media id, and is left out" in output
     assert "Note: “门店”: the image media id from the API is temporary (3 days)" in output
     assert "Note: “默认回复”: the console sends its default reply at most once an hour" in output

@@ -1,4 +1,4 @@
-"""The admin: reply rules (with the rule tester), the read-only message log, security events,
-spool conflicts."""
+"""The admin: reply rules (with the rule tester), the read-only message log, the outbox,
+security events, spool conflicts."""
 
-from replies.admin import messages, rules, security, spool  # noqa: F401  (registers them)
+from replies.admin import messages, outbox, rules, security, spool  # noqa: F401  (registers them)

@@ -1,26 +1,36 @@
 """One follower's conversation, as a chat thread: the message log read the way it happened.
 
 Part of the message log's admin (`MessageAdmin.get_urls` adds the page), so it needs only the
-view permission on messages and works with or without the insights app.
+view permission on messages and works with or without the insights app. What we sent through
+the customer-service API (OutgoingMessage: staff replies, "reply all" follow-ups) is woven into
+the thread by time. Staff with the send permission (the 客服 group) also get the reply form,
+which `reply_view` handles: orchestration only, the sending is replies.outbound's.
 """
 
 from urllib.parse import urlencode
 
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from replies.models import Message, RuleReply, kind_label
+from replies.admin.reply_form import FollowerReplyForm, new_token
+from replies.models import Message, OutgoingMessage, RuleReply, kind_label
+from replies.outbound.sending import WindowClosed, send_now
+from replies.outbound.window import reply_window
 from replies.protocol import Event, MsgType, WeChatError, parse_xml, qr_scene
+
+SEND_PERMISSION = "replies.send_outgoingmessage"
 
 CONVERSATION_PAGE = 200
 MAX_ROW_ID = 2**63 - 1  # a bigint primary key
@@ -54,8 +64,12 @@ class ConversationForm(forms.Form):
     )
 
 
-def conversation_view(model_admin, request):
-    """Show one follower's messages and our replies as a chat thread, a page at a time."""
+def conversation_view(model_admin, request, *, reply_form=None, status=200):
+    """Show one follower's messages and our replies as a chat thread, a page at a time.
+
+    `reply_form` is a bound reply form that did not validate (`reply_view` shows it again with
+    its errors, under `status`).
+    """
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     form = ConversationForm(request.GET)
@@ -83,7 +97,120 @@ def conversation_view(model_admin, request):
             context["newer_url"] = "?" + urlencode({**base, "after": thread["newer"]})
         messages_url = reverse("admin:replies_message_changelist")
         context["messages_url"] = f"{messages_url}?{urlencode({'q': openid})}"
-    return TemplateResponse(request, "admin/replies/message/conversation.html", context)
+        latest = Message.objects.filter(openid=openid).order_by("-received_at", "-pk").first()
+        if latest is not None:
+            context.update(reply_context(request, latest, form=reply_form))
+    return TemplateResponse(
+        request, "admin/replies/message/conversation.html", context, status=status
+    )
+
+
+# --- answering the follower -----------------------------------------------------------------
+
+
+def can_send(request) -> bool:
+    return request.user.has_perm(SEND_PERMISSION)
+
+
+def reply_context(request, message: Message, *, form=None) -> dict:
+    """Return the reply form's context for answering `message`'s follower: the window (how
+    long is left) and, for staff who may send, the form with a fresh one-time token."""
+    window = reply_window(openid=message.openid, account=message.account)
+    context = {
+        "reply_to": message,
+        "reply_window": window,
+        "reply_window_open": window.is_open(),
+        "reply_remaining": _remaining_text(window.remaining()),
+        "can_send": can_send(request),
+    }
+    if context["can_send"]:
+        context["reply_form"] = form or FollowerReplyForm(initial={"token": new_token()})
+        context["reply_url"] = reverse("admin:replies_message_reply", args=[message.pk])
+    return context
+
+
+def _remaining_text(remaining) -> str:
+    minutes = int(remaining.total_seconds() // 60)
+    return gettext("%(hours)d h %(minutes)d min") % {
+        "hours": minutes // 60,
+        "minutes": minutes % 60,
+    }
+
+
+def reply_view(model_admin, request, message_id: int):
+    """Send the reply form's message to the follower of message `message_id`, then go back.
+
+    POST only, for staff with the send permission (others: 403). A form with errors is shown
+    again on the conversation page (400); a closed window is refused before any call; the
+    result (sent, or why not, in WeChat's words) is a message on the page it came from.
+    """
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not (model_admin.has_view_permission(request) and can_send(request)):
+        raise PermissionDenied
+    message = get_object_or_404(Message.objects.defer("raw_xml", "decrypted_xml"), pk=message_id)
+    form = FollowerReplyForm(request.POST)
+    back = _back_url(request, message)
+    if not form.is_valid():
+        request.GET = request.GET.copy()
+        request.GET.update({"openid": message.openid, "message": str(message.pk)})
+        return conversation_view(model_admin, request, reply_form=form, status=400)
+    try:
+        result = send_now(
+            reply=form.cleaned_data["reply"],
+            in_reply_to=message,
+            user=request.user,
+            token=form.cleaned_data["token"],
+        )
+    except WindowClosed:
+        messages.error(request, _window_closed_text())
+        return HttpResponseRedirect(back)
+    _report(request, result.row, repeated=result.repeated)
+    return HttpResponseRedirect(back)
+
+
+def _window_closed_text() -> str:
+    return gettext(
+        "Not sent: WeChat lets an account answer only within 48 hours of the follower's last "
+        "message, and that window is closed. Wait until the follower writes again."
+    )
+
+
+def _report(request, row: OutgoingMessage, *, repeated: bool) -> None:
+    if repeated:
+        messages.warning(
+            request,
+            gettext("This form was already submitted; nothing was sent again. It is: %(status)s.")
+            % {"status": row.get_status_display()},
+        )
+    elif row.status == OutgoingMessage.Status.SENT:
+        messages.success(request, gettext("Sent to the follower."))
+    else:
+        messages.error(request, failure_text(row))
+
+
+def failure_text(row: OutgoingMessage) -> str:
+    """Return why `row` was not sent, in words: WeChat's reason and its errcode and errmsg."""
+    text = gettext("Not sent: %(reason)s") % {"reason": row.reason or row.get_status_display()}
+    if row.errcode is not None:
+        text += " " + gettext("(WeChat: errcode %(errcode)s, %(errmsg)s)") % {
+            "errcode": row.errcode,
+            "errmsg": row.errmsg,
+        }
+    elif row.errmsg:
+        text += f" ({row.errmsg})"
+    return text
+
+
+def _back_url(request, message: Message) -> str:
+    """Return where to go after sending: the page the form was on, else the conversation."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    url = reverse("admin:replies_message_conversation")
+    return f"{url}?{urlencode({'openid': message.openid})}#reply"
 
 
 def _event_note(message: Message) -> str:
@@ -135,6 +262,7 @@ def _bubble(message: Message) -> dict:
     item = {
         "message": message,
         "time": local,
+        "order": (0, message.pk),
         "is_event": message.msg_type == MsgType.EVENT,
         "kind": kind_label(message.msg_type, message.event),
         "text": "",
@@ -160,6 +288,40 @@ def _bubble(message: Message) -> dict:
         case _:
             item["text"] = f"[{item['kind']}]"
     return item
+
+
+def _outgoing(openid: str, lower, upper) -> list[OutgoingMessage]:
+    """Return what we sent `openid` from `lower` (inclusive) to `upper` (exclusive)."""
+    rows = OutgoingMessage.objects.filter(openid=openid).select_related("sent_by")
+    if lower is not None:
+        rows = rows.filter(created_at__gte=lower)
+    if upper is not None:
+        rows = rows.filter(created_at__lt=upper)
+    return list(rows.order_by("created_at", "id")[: CONVERSATION_PAGE * 2])
+
+
+def _outgoing_text(row: OutgoingMessage) -> str:
+    """Return the whole text of a text message (the summary is cut), else the summary."""
+    body = row.payload.get("text") if isinstance(row.payload, dict) else None
+    if isinstance(body, dict) and isinstance(body.get("content"), str):
+        return body["content"]
+    return row.summary
+
+
+def _outgoing_bubble(row: OutgoingMessage) -> dict:
+    """Return what the conversation shows of one outgoing message: text, who, and its fate."""
+    failed = row.status in (OutgoingMessage.Status.FAILED, OutgoingMessage.Status.UNCERTAIN)
+    return {
+        "outgoing": row,
+        "time": timezone.localtime(row.created_at),
+        "order": (1, row.pk),
+        "text": _outgoing_text(row),
+        "kind": row.get_kind_display(),
+        "by": str(row.sent_by) if row.sent_by_id else row.rule_name,
+        "status": row.get_status_display(),
+        "status_class": row.status,
+        "problem": failure_text(row) if failed else "",
+    }
 
 
 def _conversation(openid: str, params: dict) -> dict:
@@ -211,6 +373,13 @@ def _conversation(openid: str, params: dict) -> dict:
     if not page and not rows.exists():
         raise Http404(gettext("No message from this OpenID."))
     items = [_bubble(message) for message in page]
+    if page:
+        lower = page[0].received_at if has_older else None
+        upper = None
+        if has_newer:  # up to the next page's first message, which shows what follows it
+            upper = newer(page[-1]).values_list("received_at", flat=True).first()
+        items += [_outgoing_bubble(row) for row in _outgoing(openid, lower, upper)]
+        items.sort(key=lambda item: (item["time"], item["order"]))
     previous_day = None
     for item in items:
         day = item["time"].date()

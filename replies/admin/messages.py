@@ -21,7 +21,12 @@ from django.utils.html import format_html
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 
-from replies.admin.conversation import conversation_link, conversation_view
+from replies.admin.conversation import (
+    conversation_link,
+    conversation_view,
+    reply_context,
+    reply_view,
+)
 from replies.admin.display import pretty_xml, reveal_invisible, revealed_field
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
@@ -263,6 +268,7 @@ class MessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
         if message is not None:
             title = self.detail_title(message)
             extra_context = {**(extra_context or {}), "title": title, "subtitle": None}
+            extra_context.update(reply_context(request, message))
         return super().change_view(request, object_id, form_url, extra_context)
 
     @staticmethod
@@ -348,7 +354,12 @@ class MessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
             self.admin_site.admin_view(partial(conversation_view, self)),
             name="replies_message_conversation",
         )
-        return [export, conversation, *super().get_urls()]
+        reply = path(
+            "<int:message_id>/reply/",
+            self.admin_site.admin_view(partial(reply_view, self)),
+            name="replies_message_reply",
+        )
+        return [export, conversation, reply, *super().get_urls()]
 
     def export_csv(self, request):
         """Stream the list as filtered and searched on screen, as CSV (UTF-8 with BOM for Excel)."""

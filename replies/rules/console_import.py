@@ -43,7 +43,7 @@ KEYWORD_RULE_NAME = "关键词回复 {number}"
 MAX_NAME_LENGTH = 60  # ReplyRule.name
 
 MATCH_MODES = {"equal": "exact", "contain": "contains"}
-REPLY_MODES = {"random_one": "random", "reply_all": "first"}
+REPLY_MODES = {"random_one": "random", "reply_all": "all"}
 # The console's reply types (it says "img") and the reply types they become.
 MEDIA_TYPES = {
     "img": ImageReply.msg_type,
@@ -111,7 +111,8 @@ def convert_console_rules(info: Mapping[str, Any]) -> Conversion:
     """Return the wxsite rules for the console's follow, keyword and default replies.
 
     Keyword rules keep their names, keywords (equal → exact, contain → contains) and reply
-    mode (random_one → random; reply_all → first, since a passive reply is one message). The
+    mode (random_one → random; reply_all → all: the first passively, the rest through the
+    outbox as customer-service messages). The
     follow reply becomes the rule "关注回复", the default reply "默认回复". A switch turned off in
     the console (is_add_friend_reply_open, is_autoreply_open) imports its rules disabled.
     """
@@ -215,14 +216,6 @@ def _add_keyword_rule(
         return
     console_mode = str(item.get("reply_mode") or "random_one")
     mode = REPLY_MODES.get(console_mode, "random")
-    if console_mode == "reply_all" and len(replies) > 1:
-        notes.append(
-            Note(
-                name,
-                "WeChat's “reply all” sends every reply, which needs the customer-service API "
-                "(客服消息); a passive reply is one message, so the first reply is sent.",
-            )
-        )
     conversion.rules.append(
         _rule(name=name, enabled=enabled, mode=mode, triggers=triggers, replies=replies)
     )

@@ -3,9 +3,11 @@
 The message is built the way WeChat sends it (the `wxsend` simulator's builders), parsed by the
 endpoint's parser and answered by `explain_choice`, which shares every step with the endpoint's
 `choose_reply`. So what the tester shows is what a follower would get, except that nothing is
-stored and no counter moves.
+stored and no counter moves. For a "reply all" rule it also shows the follow-ups the outbox would
+send after the reply, as the customer-service API's bodies.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +15,8 @@ from django.utils import timezone
 
 from replies import simulator
 from replies.models import Trigger
+from replies.outbound.payloads import custom_message, is_sendable
+from replies.protocol import summarize_reply
 from replies.protocol import IncomingMessage, MsgType, Reply, parse_message
 from replies.rules.choice import Explanation, explain_choice, render_choice
 from replies.rules.index import Query, RuleMatch
@@ -48,6 +52,25 @@ class TesterResult:
     @property
     def winner_trigger(self) -> str:
         return describe(self.winner) if self.winner else ""
+
+    @property
+    def followups(self) -> list[dict]:
+        """The "reply all" follow-ups, in order: summary, and the body sent (None: a reply
+        that cannot be a customer-service message, left out by the outbox)."""
+        choice = self.explained.choice
+        if choice is None:
+            return []
+        return [
+            {
+                "summary": summarize_reply(reply),
+                "body": json.dumps(
+                    custom_message(reply, openid=TESTER_OPENID), ensure_ascii=False, indent=2
+                )
+                if is_sendable(reply)
+                else None,
+            }
+            for reply in choice.followups
+        ]
 
     @property
     def rows(self) -> list[tuple[RuleMatch, bool, str]]:
