@@ -13,6 +13,9 @@
 #
 # Settings come from the environment (README.md, "Settings"); gunicorn's workers and timeouts
 # from GUNICORN_* (gunicorn.conf.py). Production runs two pools behind nginx: deploy/README.md.
+#
+# Next to the server runs the outbox worker (`manage.py db_worker`, django-tasks-db), which sends
+# "reply all" follow-ups through WeChat's customer-service API; it stops when the server stops.
 set -euo pipefail
 cd "$(dirname "$0")"
 export WXSITE_SCRIPT=serve.sh
@@ -65,8 +68,30 @@ bin/install.sh requirements.lock
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py collectstatic --noinput --verbosity 0
 
+# The outbox worker, started first and stopped with the server whichever way it ends.
+.venv/bin/python manage.py recover_outbox
+.venv/bin/python manage.py db_worker --no-reload --no-startup-delay &
+worker=$!
+server=
+stop() {
+    trap - INT TERM EXIT
+    [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null
+    exit "${1:-0}"
+}
+trap 'stop 130' INT
+trap 'stop 143' TERM
+trap 'stop $?' EXIT
+
 if $dev; then
-    exec .venv/bin/python manage.py runserver "$address"
+    echo "serve.sh: runserver on http://$address/ and the outbox worker; Ctrl-C stops both"
+    .venv/bin/python manage.py runserver "$address" &
+else
+    echo "serve.sh: gunicorn on http://$address/ (/wechat/, /healthz, /admin/) and the outbox worker; Ctrl-C stops both"
+    .venv/bin/gunicorn --config gunicorn.conf.py --bind "$address" wxsite.wsgi &
 fi
-echo "serve.sh: gunicorn on http://$address/ (/wechat/, /healthz, /admin/); Ctrl-C stops it"
-exec .venv/bin/gunicorn --config gunicorn.conf.py --bind "$address" wxsite.wsgi
+server=$!
+status=0
+wait "$server" || status=$?
+server=
+stop "$status"
