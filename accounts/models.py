@@ -44,8 +44,8 @@ class Account(models.Model):
         unique=True,
         validators=[validate_slug],
         help_text=_(
-            "The last part of the server URL to enter in WeChat's console: shop answers at "
-            "/wechat/shop/."
+            "The last part of the server URL to enter in WeChat's console: shop-cn answers "
+            "at /wechat/shop-cn/."
         ),
     )
     original_id = models.CharField(

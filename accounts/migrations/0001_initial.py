@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                 (
                     "slug",
                     models.CharField(
-                        help_text="The last part of the server URL to enter in WeChat's console: shop answers at /wechat/shop/.",
+                        help_text="The last part of the server URL to enter in WeChat's console: shop-cn answers at /wechat/shop-cn/.",
                         max_length=40,
                         unique=True,
                         validators=[
