@@ -177,7 +177,8 @@ def resend(rows) -> int:
     count = 0
     with transaction.atomic():
         followers = set()
-        for row in rows.filter(status__in=(Status.FAILED, Status.UNCERTAIN)).select_for_update():
+        waiting = rows.select_related(None).filter(status__in=(Status.FAILED, Status.UNCERTAIN))
+        for row in waiting.select_for_update():  # no join: PostgreSQL locks no outer join
             row.status, row.next_attempt_at, row.claimed_at = Status.PENDING, None, None
             row.save(update_fields=["status", "next_attempt_at", "claimed_at"])
             followers.add((row.openid, row.account))
