@@ -25,7 +25,7 @@ from accounts.secrets import (
 )
 
 _GENERATE = (
-    'Generate one with: python -c "from cryptography.fernet import Fernet; '
+    'Generate one with: .venv/bin/python -c "from cryptography.fernet import Fernet; '
     'print(Fernet.generate_key().decode())"'
 )
 

@@ -55,7 +55,9 @@ _SECRET_HELP = {
         "开发者密码(AppSecret), only for the menu and other calls to WeChat's API. Optional."
     ),
 }
-_SAVED_HELP = _("Saved, never shown again. Leave empty to keep it; type a new value to replace it.")
+_SAVED_HELP = _(
+    "Saved ••••, never shown again. Leave empty to keep it; type a new value to replace it."
+)
 
 
 class _SecretInput(forms.PasswordInput):
