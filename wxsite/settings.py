@@ -35,7 +35,7 @@ INSTALLED_APPS = [
     "staff.apps.AxesConfig",  # django-axes, with a translated name
     "csp",
     "django_tasks",  # the backport of Django 6's tasks: the outbox's "reply all" follow-ups
-    "django_tasks_db",  # its database backend and `manage.py db_worker`
+    "replies.outbound.apps.TasksDatabaseConfig",  # django-tasks-db (db_worker), translated names
     "staff",  # after django-otp: its admin replaces django-otp's
     "accounts",  # the official accounts served, their secrets encrypted (before replies)
     "replies",
