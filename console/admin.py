@@ -43,12 +43,14 @@ from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.rules import ReplyRuleAdmin, TriggerInline
 from replies.admin.safety import OfferedLookupsOnly
 from replies.models import ReplyRule
+from replies.rules.index import CLICK
 from wechat_api.errors import WeChatAPIError
 from wechat_api.menu import ImportNote
 
 logger = logging.getLogger("console.menu")
 
 PUBLISH_PERMISSION = "console.publish_menu"
+MENU_KEY_PARAMETER = "menu_key"  # ?menu_key=KEY on the rule add form: start a rule for KEY
 HISTORY_ON_EDITOR = 10
 
 
@@ -66,11 +68,23 @@ def report_publication(request, publication: MenuPublication) -> None:
                 "(WeChat refreshes it within about 5 minutes)."
             ),
         )
-    else:
+    elif publication.errcode is not None:
         messages.error(
             request,
             _("WeChat did not publish the menu: %(explanation)s (WeChat said: %(errmsg)s)")
             % {"explanation": publication.explanation, "errmsg": publication.errmsg},
+        )
+    else:
+        # No errcode: WeChat said nothing (not configured, unreachable, a timeout, a proxy's
+        # page). The details are the client's own words, and after a timeout WeChat may
+        # have taken the menu all the same.
+        messages.error(
+            request,
+            _(
+                "The menu was not published, or WeChat did not confirm it: %(explanation)s "
+                "(%(details)s)"
+            )
+            % {"explanation": publication.explanation, "details": publication.errmsg},
         )
 
 
@@ -161,10 +175,12 @@ class MenuButtonAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             live = fetch_live_menu()
         except WeChatAPIError as error:
             logger.warning("live menu not imported: %s", error)
+            if error.errcode is not None:
+                text = _("Could not read the live menu: %(explanation)s (WeChat said: %(errmsg)s)")
+            else:  # WeChat said nothing: the details are the client's own words
+                text = _("Could not read the live menu: %(explanation)s (%(errmsg)s)")
             messages.error(
-                request,
-                _("Could not read the live menu: %(explanation)s (WeChat said: %(errmsg)s)")
-                % {"explanation": error.explanation, "errmsg": error.errmsg},
+                request, text % {"explanation": error.explanation, "errmsg": error.errmsg}
             )
             return redirect("admin:console_menubutton_changelist")
         if not live.body["button"]:
@@ -303,10 +319,39 @@ class MenuKeyTriggerInline(TriggerInline):
 
 
 class MenuAwareReplyRuleAdmin(ReplyRuleAdmin):
+    """Replies' rule admin with menu keys offered, and a new rule started from a menu key.
+
+    The editor's warning "add a menu-click rule" links to the add form with ``?menu_key=KEY``:
+    the form opens with a menu-click trigger for KEY and the button's name as the rule's name.
+    Only a key of the draft is taken; any other value is ignored (an empty form, as without it).
+    """
+
     inlines = [
         MenuKeyTriggerInline if inline is TriggerInline else inline
         for inline in ReplyRuleAdmin.inlines
     ]
+
+    def _offered_menu_key(self, request) -> tuple[str, str] | None:
+        key = request.GET.get(MENU_KEY_PARAMETER, "")
+        name = draft_click_keys().get(key) if key else None
+        return (key, name) if name is not None else None
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        initial.pop(MENU_KEY_PARAMETER, None)
+        offered = self._offered_menu_key(request)
+        if offered:
+            initial.setdefault("name", offered[1])
+        return initial
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        adding = obj is None or obj._state.adding  # the add view passes an unsaved rule
+        if request.method == "GET" and adding and isinstance(inline, MenuKeyTriggerInline):
+            offered = self._offered_menu_key(request)
+            if offered:
+                kwargs["initial"] = [{"kind": CLICK, "value": offered[0]}]
+        return kwargs
 
 
 admin.site.unregister(ReplyRule)

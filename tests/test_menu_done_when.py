@@ -10,9 +10,11 @@ tap on the new button, signed, to /wechat/, and the rule the operator wrote answ
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import lxml.html
 import pytest
@@ -203,7 +205,9 @@ def test_import_change_publish_and_a_tap_on_the_new_key_is_answered(operator, fa
     rule_form_page = operator.open(
         next(
             a.get("href")
-            for a in editor.html.xpath(f"{WARNINGS}//a")
+            for item in editor.html.xpath(f"{WARNINGS}//li")
+            if NEW_KEY in item.text_content()
+            for a in item.iter("a")
             if a.text_content() == "添加菜单点击规则"
         )
     )
@@ -211,19 +215,15 @@ def test_import_change_publish_and_a_tap_on_the_new_key_is_answered(operator, fa
     value_field = form.inputs["triggers-0-value"]
     offered = rule_form_page.html.xpath(f"//datalist[@id='{value_field.get('list')}']/option")
     assert {option.get("value"): option.get("label") for option in offered}[NEW_KEY] == NEW_NAME
-    kinds = [option.get("value") for option in form.inputs["triggers-0-kind"].iter("option")]
-    assert "click" in kinds
+    # The link started the rule for the key: a menu-click trigger, the button's name.
+    started = dict(form.form_values())
+    assert started["triggers-0-kind"] == "click" and started["triggers-0-value"] == NEW_KEY
+    assert started["name"] == NEW_NAME
     rules = operator.submit(
         rule_form_page,
         form,
         "_save",
-        **{
-            "name": "联系我们按钮",
-            "triggers-0-kind": "click",
-            "triggers-0-value": NEW_KEY,
-            "replies-0-reply_type": "text",
-            "replies-0-content": ANSWER,
-        },
+        **{"replies-0-reply_type": "text", "replies-0-content": ANSWER},
     )
     assert rules.url.endswith("/admin/replies/replyrule/"), rules.messages()
     editor = operator.open(home.link("自定义菜单"))
@@ -237,3 +237,58 @@ def test_import_change_publish_and_a_tap_on_the_new_key_is_answered(operator, fa
         reply = parse_xml(wechat.reply(wechat.post(xml, mode=mode), mode=mode))
         assert reply["MsgType"] == "text" and reply["Content"] == ANSWER
         assert reply["ToUserName"] == OPENID
+
+
+def closed_port_url() -> str:
+    """Return the URL of a loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize(
+    "mistake, words",
+    [
+        ("no AppSecret", "WECHAT_APP_SECRET"),
+        ("API unreachable", "无法连接微信服务器"),
+        ("IP not whitelisted", "IP白名单"),
+    ],
+)
+def test_a_new_operators_set_up_mistakes_are_explained_not_a_500(
+    operator, fake, settings, mistake, words
+):
+    if mistake == "no AppSecret":
+        settings.WECHAT_APP_SECRET = ""
+    elif mistake == "API unreachable":
+        settings.WECHAT_API_BASE = closed_port_url()
+    else:
+        fake.add_fault("errcode", errcode=40164, errmsg="invalid ip 203.0.113.9, not in whitelist")
+    editor = operator.open("/admin/console/menubutton/")
+
+    # Importing: the reason in words; WeChat is only quoted when it answered.
+    after_import = operator.open(editor.link("导入线上菜单"))
+    (message,) = after_import.messages()
+    assert words in message and "无法读取线上菜单" in message
+    assert ("微信返回" in message) == (mistake == "IP not whitelisted")
+
+    # Publishing: the same, the draft kept and the attempt in the history.
+    slot = {"b0-name": NEW_NAME, "b0-type": "click", "b0-key": NEW_KEY}
+    if mistake == "IP not whitelisted":
+        fake.add_fault("errcode", errcode=40164, errmsg="invalid ip 203.0.113.9, not in whitelist")
+    after = operator.submit(after_import, after_import.form(EDITOR_FORM), "_publish", **slot)
+    (message,) = after.messages()
+    assert words in message
+    assert ("微信返回" in message) == (mistake == "IP not whitelisted")
+    assert after.html.xpath("//input[@name='b0-key']")[0].get("value") == NEW_KEY
+    publication = MenuPublication.objects.get()
+    assert not publication.ok and words in publication.explanation + publication.errmsg
+
+
+@pytest.mark.parametrize("value", ["NOT_A_MENU_KEY", "<script>", "", "V1001_GOOD" * 20])
+def test_a_rule_is_started_only_from_a_key_of_the_draft(operator, value):
+    page = operator.open(f"/admin/replies/replyrule/add/?{urlencode({'menu_key': value})}")
+
+    started = dict(page.form('//form[@id="replyrule_form"]').form_values())
+    assert started["triggers-0-kind"] == "keyword" and not started.get("triggers-0-value")
+    assert not started.get("name")

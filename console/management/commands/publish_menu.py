@@ -51,6 +51,14 @@ class Command(BaseCommand):
             publication = publish_menu(body, source=MenuPublication.Source.COMMAND)
         except MenuRefused as refusal:  # checked above; kept for a rule that changes meanwhile
             raise CommandError(str(refusal)) from None
+        if not publication.ok and publication.errcode is None:
+            # WeChat said nothing (not configured, unreachable, a timeout): the details are the
+            # client's own words, and after a timeout WeChat may have taken the menu after all.
+            raise CommandError(
+                "The menu was not published, or WeChat did not confirm it "
+                f"(publication #{publication.pk}): {publication.explanation} "
+                f"({publication.errmsg})"
+            )
         if not publication.ok:
             raise CommandError(
                 f"WeChat did not publish the menu (publication #{publication.pk}): "
