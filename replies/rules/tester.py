@@ -16,8 +16,7 @@ from django.utils import timezone
 from replies import simulator
 from replies.models import Trigger
 from replies.outbound.payloads import custom_message, is_sendable
-from replies.protocol import summarize_reply
-from replies.protocol import IncomingMessage, MsgType, Reply, parse_message
+from replies.protocol import IncomingMessage, MsgType, Reply, parse_message, summarize_reply
 from replies.rules.choice import Explanation, explain_choice, render_choice
 from replies.rules.index import Query, RuleMatch
 
