@@ -378,7 +378,11 @@ def _conversation(openid: str, params: dict) -> dict:
         upper = None
         if has_newer:  # up to the next page's first message, which shows what follows it
             upper = newer(page[-1]).values_list("received_at", flat=True).first()
-        items += [_outgoing_bubble(row) for row in _outgoing(openid, lower, upper)]
+        outgoing = _outgoing(openid, lower, upper)
+        answered = {row.in_reply_to_id for row in outgoing}
+        for item in items:  # answered from the log: not "no reply" any more
+            item["answered_later"] = item["message"].pk in answered
+        items += [_outgoing_bubble(row) for row in outgoing]
         items.sort(key=lambda item: (item["time"], item["order"]))
     previous_day = None
     for item in items:
