@@ -6,14 +6,15 @@ that is set but malformed is always an error (E002): whoever set it meant to use
 save would fail. Stored secrets that no key decrypts (E003) mean a key was removed too early; one
 encrypted with a key other than the first (W001) means `rotate_secrets_key` has not run yet.
 
-The checks read the database only when there is something to look for, and say nothing when it
-cannot be read (before `migrate`, or without a database server): `migrate` runs checks too.
+E002 needs no database and runs with every check. The others read the accounts, so they are
+database checks, as Django asks of a check that queries: `migrate` runs them (an upgrade shows
+them), and so does `manage.py check --database default`; a plain `check` never opens a connection.
 """
 
 from __future__ import annotations
 
 from django.core import checks
-from django.db import DatabaseError
+from django.db import DatabaseError, router
 
 from accounts.secrets import (
     SETTING,
@@ -30,23 +31,29 @@ _GENERATE = (
 )
 
 
-def _accounts_with_secrets() -> list | None:
-    """Return the stored accounts that hold at least one secret, or None when unreadable."""
+def _accounts_with_secrets(databases) -> list:
+    """Return the stored accounts that hold at least one secret, in the databases asked about
+    (none when the table is not there yet: `migrate` runs these checks before migrating)."""
     from accounts.models import Account
 
-    try:
-        return [
-            account
-            for account in Account.objects.filter(from_environment=False)
-            if any(account.stored_secrets().values())
-        ]
-    except DatabaseError:
-        return None
+    found = []
+    for alias in databases or ():
+        if not router.allow_migrate_model(alias, Account):
+            continue
+        try:
+            found += [
+                account
+                for account in Account.objects.using(alias).filter(from_environment=False)
+                if any(account.stored_secrets().values())
+            ]
+        except DatabaseError:
+            continue
+    return found
 
 
 @checks.register(checks.Tags.security)
 def check_secrets_keys(app_configs=None, **kwargs):
-    """Report a missing or malformed WECHAT_SECRETS_KEYS, and secrets it cannot decrypt."""
+    """Report a WECHAT_SECRETS_KEYS that is set but holds something that is not a Fernet key."""
     problem = keys_problem()
     if problem and configured_keys():
         return [
@@ -56,7 +63,17 @@ def check_secrets_keys(app_configs=None, **kwargs):
                 id="accounts.E002",
             )
         ]
-    accounts = _accounts_with_secrets()
+    return []
+
+
+@checks.register(checks.Tags.database)
+def check_stored_secrets(app_configs=None, databases=None, **kwargs):
+    """Report stored secrets without a key, secrets no key decrypts, and secrets still under an
+    older key. A database check: `migrate` and `check --database default` run it."""
+    problem = keys_problem()
+    if problem and configured_keys():
+        return []  # check_secrets_keys reports the malformed key
+    accounts = _accounts_with_secrets(databases)
     if not accounts:
         return []
     if problem:

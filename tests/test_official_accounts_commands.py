@@ -10,7 +10,7 @@ from django.utils import translation
 
 from accounts.models import Account
 from tests.conftest import APP_ID
-from tests.test_accounts import KEY_1, SHOP, raw_row
+from tests.test_official_accounts import KEY_1, SHOP, raw_row
 
 pytestmark = pytest.mark.django_db
 

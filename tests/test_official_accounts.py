@@ -220,7 +220,11 @@ def test_accounts_for_superusers_members_and_nobody_else(secrets_key):
 
 
 def check_ids() -> list[str]:
-    return [problem.id for problem in account_checks.check_secrets_keys()]
+    """The accounts' problems `migrate` or `check --database default` reports."""
+    from django.core import checks
+
+    problems = checks.run_checks(include_deployment_checks=True, databases=["default"])
+    return [problem.id for problem in problems if problem.id.startswith("accounts.")]
 
 
 def test_no_key_is_fine_while_no_secret_is_stored(settings):
@@ -255,8 +259,25 @@ def test_secrets_no_key_decrypts_are_an_error_and_an_older_key_a_warning(setting
 
 
 def test_the_deploy_check_stays_clean_for_a_deployment_from_the_environment(settings):
+    settings.WECHAT_SECRETS_KEYS = []
+    assert check_ids() == []
+
+
+def test_a_plain_check_never_reads_the_database(settings, django_assert_num_queries):
     from django.core import checks
 
     settings.WECHAT_SECRETS_KEYS = []
-    problems = checks.run_checks(include_deployment_checks=True)
+    with django_assert_num_queries(0):
+        problems = checks.run_checks(include_deployment_checks=True)
     assert not [problem for problem in problems if problem.id.startswith("accounts.")]
+
+
+def test_the_stored_secrets_check_says_nothing_before_the_table_exists(settings, monkeypatch):
+    from django.db import DatabaseError
+
+    def no_table(*args, **kwargs):
+        raise DatabaseError("no such table: accounts_account")
+
+    monkeypatch.setattr(Account.objects, "using", no_table)
+    settings.WECHAT_SECRETS_KEYS = []
+    assert account_checks.check_stored_secrets(databases=["default"]) == []

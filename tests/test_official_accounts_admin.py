@@ -5,7 +5,7 @@ from django.contrib.auth.models import User
 
 from accounts.models import Account
 from tests.conftest import OLD_AES_KEY
-from tests.test_accounts import KEY_1, SECRETS, SHOP, add_shop, raw_row
+from tests.test_official_accounts import KEY_1, SECRETS, SHOP, add_shop, raw_row
 
 pytestmark = pytest.mark.django_db
 
