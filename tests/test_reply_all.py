@@ -266,3 +266,13 @@ def test_rules_json_round_trips_reply_all(rule):
     ReplyRule.objects.all().delete()
     apply_rules(load_document(text))
     assert ReplyRule.objects.get().reply_mode == "all"
+
+
+def test_the_tester_page_lists_the_follow_ups_in_chinese(rule, admin_client):
+    response = admin_client.get(
+        "/admin/replies/replyrule/tester/", {"msg_type": "text", "text": "营业"}
+    )
+    page = response.content.decode()
+    assert response.status_code == 200 and 'id="followups"' in page
+    assert "随后按以下顺序以客服消息发送" in page
+    assert page.index(REPLIES[1]) < page.index(REPLIES[2])
