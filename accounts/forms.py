@@ -78,10 +78,9 @@ class _MembersMixin:
 
 
 class AccountForm(_MembersMixin, forms.ModelForm):
-    token = forms.CharField(label="Token", required=False, strip=True, widget=_SecretInput())
-    aes_key = forms.CharField(
-        label="EncodingAESKey", required=False, strip=True, widget=_SecretInput()
-    )
+    # The secrets' labels, help texts and validators are set in __init__ (SECRET_LABELS …).
+    token = forms.CharField(required=False, widget=_SecretInput())
+    aes_key = forms.CharField(required=False, widget=_SecretInput())
     keep_previous_aes_key = forms.BooleanField(
         label=_("keep the replaced EncodingAESKey as the previous one"),
         required=False,
@@ -91,15 +90,11 @@ class AccountForm(_MembersMixin, forms.ModelForm):
             "the old key are decrypted too."
         ),
     )
-    previous_aes_key = forms.CharField(
-        label=_("previous EncodingAESKey"), required=False, strip=True, widget=_SecretInput()
-    )
+    previous_aes_key = forms.CharField(required=False, widget=_SecretInput())
     clear_previous_aes_key = forms.BooleanField(
         label=_("remove the previous EncodingAESKey"), required=False
     )
-    app_secret = forms.CharField(
-        label="AppSecret", required=False, strip=True, widget=_SecretInput()
-    )
+    app_secret = forms.CharField(required=False, widget=_SecretInput())
     clear_app_secret = forms.BooleanField(label=_("remove the AppSecret"), required=False)
 
     class Meta:
@@ -113,6 +108,7 @@ class AccountForm(_MembersMixin, forms.ModelForm):
         self.fields["app_id"].required = True
         for name in SECRET_NAMES:
             field = self.fields[name]
+            field.label = SECRET_LABELS[name]
             saved = self.instance.has_secret(name)
             field.help_text = _SAVED_HELP if saved else _SECRET_HELP[name]
             field.validators = [_SECRET_VALIDATORS[name]]
