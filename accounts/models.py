@@ -15,13 +15,13 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.credentials import ENVIRONMENT_SETTINGS, AccountCredentials, account_credentials
+from accounts.environment import ENVIRONMENT_SLUG  # noqa: F401 - re-exported
 from accounts.secrets import encrypt_secret
 from accounts.validators import validate_app_id, validate_original_id, validate_slug
 
 # The secrets an account has, in the order forms and pages list them. Each is stored encrypted
 # in the column "<name>_encrypted".
 SECRET_NAMES = ("token", "aes_key", "previous_aes_key", "app_secret")
-ENVIRONMENT_SLUG = "default"
 # The environment account keeps the path WeChat's console already points at.
 ENDPOINT_PREFIX = "/wechat/"
 

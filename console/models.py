@@ -14,10 +14,20 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from accounts.environment import environment_account_id
+
 
 class MenuButton(models.Model):
     """One button of the draft menu; WeChat's limits are checked by the editor's form."""
 
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        default=environment_account_id,
+        related_name="+",
+        verbose_name=_("official account"),
+        help_text=_("The account whose menu this button belongs to."),
+    )
     parent = models.ForeignKey(
         "self",
         verbose_name=_("parent button"),
@@ -97,6 +107,14 @@ class MenuPublication(models.Model):
         REPUBLISH = "republish", _("published again from the history")
         COMMAND = "command", _("publish_menu command")
 
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        default=environment_account_id,
+        related_name="+",
+        verbose_name=_("official account"),
+        help_text=_("The account the menu was published to."),
+    )
     published_at = models.DateTimeField(_("published at"), default=timezone.now, db_index=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.environment import environment_account_id
 from replies.protocol import (
     Article,
     Event,
@@ -97,8 +98,19 @@ class Message(models.Model):
         ),
     )
     mode = models.CharField(_("mode"), max_length=8, choices=Mode.choices, default=Mode.PLAIN)
-    account = models.CharField(
-        _("account"), max_length=64, help_text=_("ToUserName: our account, e.g. gh_123456789abc.")
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.PROTECT,  # an account with a log is never deleted with it
+        default=environment_account_id,
+        related_name="+",
+        db_index=False,  # the (account, -received_at) index below serves it
+        verbose_name=_("official account"),
+        help_text=_("The account whose URL received the message."),
+    )
+    to_user = models.CharField(
+        _("original ID"),
+        max_length=64,
+        help_text=_("ToUserName: our account, e.g. gh_123456789abc."),
     )
     openid = models.CharField(
         _("follower OpenID"),
@@ -191,6 +203,8 @@ class Message(models.Model):
         # their own rollups (insights.models), not this table.
         indexes = [
             models.Index(fields=["-received_at"], name="message_received"),
+            # The log of one account (what most staff see), newest first.
+            models.Index(fields=["account", "-received_at"], name="message_account"),
             models.Index(fields=["openid", "-received_at"], name="message_openid"),
             models.Index(fields=["msg_id"], name="message_msg_id"),
             # The rule list's hit counts and last hit per rule (and a rule's deletion).
@@ -219,6 +233,15 @@ class ReplyRule(models.Model):
         ALL = "all", _("all (回复全部)")
 
     name = models.CharField(_("name"), max_length=60, help_text=_("For staff, e.g. “营业时间”."))
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("official account"),
+        help_text=_("Empty: the rule answers on every account."),
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     priority = models.IntegerField(
         _("priority"),
@@ -466,6 +489,16 @@ class SecurityEvent(models.Model):
     kept as a short excerpt only.
     """
 
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("official account"),
+        help_text=_("The account whose URL was called; empty when the URL named none we have."),
+    )
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
     last_seen_at = models.DateTimeField(
         _("last seen at"), null=True, blank=True, help_text=_("The latest request counted here.")
@@ -533,6 +566,16 @@ class SpoolConflict(models.Model):
         DEDUP_KEY = "dedup_key", _("same message key, other content")
         REQUEST_KEY = "request_key", _("same signed query, other message")
 
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("official account"),
+        help_text=_("The account the spooled message came to."),
+    )
     detected_at = models.DateTimeField(
         _("detected at"), default=timezone.now, help_text=_("When replay found it.")
     )
@@ -622,10 +665,13 @@ class OutgoingMessage(models.Model):
         max_length=128,
         help_text=_("touser, e.g. oUpF8uMuAJO_M2pxb1Q9zNjWeS6o."),
     )
-    account = models.CharField(
-        _("account"),
-        max_length=64,
-        help_text=_("Our account's original id, as in the message log, e.g. gh_123456789abc."),
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        default=environment_account_id,
+        related_name="+",
+        verbose_name=_("official account"),
+        help_text=_("The account that sends it (its AppID and AppSecret call WeChat)."),
     )
     kind = models.CharField(_("type"), max_length=16, choices=Kind.choices)
     payload = models.JSONField(

@@ -46,6 +46,16 @@ def fresh_rule_index():
 
 
 @pytest.fixture(autouse=True)
+def fresh_environment_account():
+    """Forget the environment account's cached id: a flushed database makes a new row."""
+    from accounts.environment import forget_environment_account
+
+    forget_environment_account()
+    yield
+    forget_environment_account()
+
+
+@pytest.fixture(autouse=True)
 def fresh_spool_presence():
     """Each test looks at its own spool directory afresh (a test may write files into it)."""
     from replies.endpoint import spool

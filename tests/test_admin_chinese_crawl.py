@@ -179,7 +179,7 @@ def rows(settings):
     received = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     message = Message.objects.create(
         dedup_key=hashlib.sha1(b"crawl").hexdigest(),
-        account="gh_0123456789ab",
+        to_user="gh_0123456789ab",
         openid=OPENID,
         msg_type="text",
         content="价格",

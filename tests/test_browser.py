@@ -118,7 +118,7 @@ def seed_traffic(days: int = 14) -> None:
         rows.append(
             Message(
                 dedup_key=f"seed{n}",
-                account=ACCOUNT,
+                to_user=ACCOUNT,
                 openid=f"o_seed_{random.randrange(60)}",
                 msg_type="text" if kind == "text" else "event",
                 event="" if kind == "text" else kind,

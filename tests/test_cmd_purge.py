@@ -21,7 +21,7 @@ def add_message(*, age: timedelta, number: int) -> Message:
     received = timezone.now() - age
     return Message.objects.create(
         dedup_key=hashlib.sha1(f"purge-{number}".encode()).hexdigest(),
-        account="gh_test",
+        to_user="gh_test",
         openid=f"o_{number}",
         msg_type="text",
         content=f"message {number}",

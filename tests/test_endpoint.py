@@ -94,7 +94,7 @@ def test_every_message_type_is_stored_with_its_columns(wechat, name):
     assert response.content == b"success"
     row = Message.objects.get()
     assert row.msg_type == msg_type
-    assert row.openid == OPENID and row.account == ACCOUNT
+    assert row.openid == OPENID and row.to_user == ACCOUNT
     assert row.raw_xml == xml.decode()
     assert row.msg_id
     assert row.handling_ms > 0

@@ -45,7 +45,7 @@ def msg(when: datetime, *, openid="o_a", msg_type="text", rule=None, **fields) -
     fields.setdefault("reply_type", "text" if fields["rule_name"] else "")
     return Message.objects.create(
         dedup_key=f"key-{next(_keys)}",
-        account="gh_0123456789ab",
+        to_user="gh_0123456789ab",
         openid=openid,
         msg_type=msg_type,
         created_at=when,

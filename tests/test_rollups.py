@@ -35,7 +35,7 @@ def msg(received_at: datetime, *, created_at=None, openid="o_a", msg_type="text"
     f.setdefault("reply_type", "text" if f["rule_name"] else "")
     return Message.objects.create(
         dedup_key=f"rollup-{next(_keys)}",
-        account="gh_0123456789ab",
+        to_user="gh_0123456789ab",
         openid=openid,
         msg_type=msg_type,
         created_at=created_at or received_at,

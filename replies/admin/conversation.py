@@ -115,7 +115,7 @@ def can_send(request) -> bool:
 def reply_context(request, message: Message, *, form=None) -> dict:
     """Return the reply form's context for answering `message`'s follower: the window (how
     long is left) and, for staff who may send, the form with a fresh one-time token."""
-    window = reply_window(openid=message.openid, account=message.account)
+    window = reply_window(openid=message.openid, account_id=message.account_id)
     context = {
         "reply_to": message,
         "reply_window": window,

@@ -80,7 +80,7 @@ class ReceivedFilter(admin.SimpleListFilter):
 # (as "<name>_shown"), and the heart of the CSV export.
 SHOWN_FIELDS = (
     "openid",
-    "account",
+    "to_user",
     "event_key",
     "msg_id",
     "content",
@@ -217,7 +217,7 @@ class MessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
             {
                 "fields": [
                     ("received_at", "created_at"),
-                    ("openid_shown", "conversation", "account_shown"),
+                    ("openid_shown", "conversation", "to_user_shown"),
                     ("msg_type", "event", "event_key_shown"),
                     ("msg_id_shown", "mode", "handling_ms"),
                 ]
@@ -252,7 +252,7 @@ class MessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
     # Follower text (and what we answered) goes through reveal_invisible, on the list and the
     # detail: a U+202E in a text must show as a marker, not turn the page right to left.
     openid_shown = _shown("openid")
-    account_shown = _shown("account")
+    to_user_shown = _shown("to_user")
     event_key_shown = _shown("event_key")
     msg_id_shown = _shown("msg_id")
     content_shown = _shown("content", linebreaks=True)

@@ -271,7 +271,7 @@ def columns_for(message: IncomingMessage) -> dict:
         latitude, longitude = message.location_x, message.location_y
     url = message.url or (message.event_key if message.event == Event.VIEW else "")
     return {
-        "account": _clip(message.to_user, "account"),
+        "to_user": _clip(message.to_user, "to_user"),
         "openid": _clip(message.from_user, "openid"),
         "msg_type": _clip(message.msg_type, "msg_type"),
         "event": _clip(message.event, "event"),

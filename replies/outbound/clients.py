@@ -1,19 +1,24 @@
 """The one place that builds the WeChat API client used to send to a follower.
 
 Every send (staff replies, the outbox worker) asks `client_for_account` for its client, with the
-account's original id as the log stores it (Message.account). Today every account shares the
-project's credentials (WECHAT_APP_ID / WECHAT_APP_SECRET through `client_from_settings`); when
-credentials become per account, this function is the only one to change.
+id of the account the follower wrote to (Message.account). The account's own AppID and AppSecret
+call WeChat: from the WECHAT_* settings for the environment account, decrypted from the database
+for any other (accounts.credentials), so one account's token never sends as another.
 """
 
+from accounts.credentials import account_credentials
+from accounts.models import Account
 from wechat_api.client import WeChatClient
 from wechat_api.from_django import client_from_settings
 
 
-def client_for_account(account: str, **overrides) -> WeChatClient:
-    """Return a client that may send as `account` (e.g. "gh_123456789abc"); close it when done.
+def client_for_account(account_id: int, **overrides) -> WeChatClient:
+    """Return a client that sends as the account `account_id`; close it when done.
 
     `overrides` replace WeChatClient arguments (the outbox passes `busy_retries=0`: it backs
     off between its own tries instead).
     """
-    return client_from_settings(**overrides)
+    credentials = account_credentials(Account.objects.get(pk=account_id))
+    return client_from_settings(
+        app_id=credentials.app_id, app_secret=credentials.app_secret, **overrides
+    )

@@ -83,7 +83,7 @@ def store_followups(
     rows = [
         OutgoingMessage(
             openid=message.openid,
-            account=message.account,
+            account_id=message.account_id,
             kind=spec["kind"],
             payload=spec["payload"],
             summary=spec["summary"][:200],
@@ -98,15 +98,15 @@ def store_followups(
     # One by one, not bulk_create: the ids must follow the replies' order on every database.
     for row in rows:
         row.save(force_insert=True)
-    enqueue_delivery(openid=message.openid, account=message.account)
+    enqueue_delivery(openid=message.openid, account_id=message.account_id)
 
 
-def enqueue_delivery(*, openid: str, account: str, run_after: datetime | None = None) -> None:
+def enqueue_delivery(*, openid: str, account_id: int, run_after: datetime | None = None) -> None:
     """Enqueue a delivery task for the follower (a row in the same database and transaction)."""
     from replies.outbound.tasks import deliver_outbox  # the task module imports this one
 
     task = deliver_outbox.using(run_after=run_after) if run_after else deliver_outbox
-    task.enqueue(openid=openid, account=account)
+    task.enqueue(openid=openid, account_id=account_id)
 
 
 # --- sending ----------------------------------------------------------------------------------
@@ -128,10 +128,10 @@ def mark_stale_claims(*, now: datetime | None = None) -> int:
     return count
 
 
-def deliver_follower(*, openid: str, account: str) -> int:
+def deliver_follower(*, openid: str, account_id: int) -> int:
     """Send the follower's waiting rows in order until done or blocked; return how many went."""
     mark_stale_claims()
-    follower = OutgoingMessage.objects.filter(openid=openid, account=account)
+    follower = OutgoingMessage.objects.filter(openid=openid, account_id=account_id)
     sent = 0
     client = None
     try:
@@ -146,7 +146,7 @@ def deliver_follower(*, openid: str, account: str) -> int:
                 continue  # taken meanwhile: look again
             if client is None:
                 # busy_retries=0: the outbox backs off between its own tries instead.
-                client = client_for_account(account, busy_retries=0)
+                client = client_for_account(account_id, busy_retries=0)
             error = call_wechat(head, client)
             if error is None:
                 record_sent(head)
@@ -156,7 +156,7 @@ def deliver_follower(*, openid: str, account: str) -> int:
                 retry_at = timezone.now() + backoff(head.attempts)
                 with transaction.atomic():
                     record_failure(head, error, retry_at=retry_at)
-                    enqueue_delivery(openid=openid, account=account, run_after=retry_at)
+                    enqueue_delivery(openid=openid, account_id=account_id, run_after=retry_at)
                 break
             record_failure(head, error)
     finally:
@@ -181,10 +181,10 @@ def resend(rows) -> int:
         for row in waiting.select_for_update():  # no join: PostgreSQL locks no outer join
             row.status, row.next_attempt_at, row.claimed_at = Status.PENDING, None, None
             row.save(update_fields=["status", "next_attempt_at", "claimed_at"])
-            followers.add((row.openid, row.account))
+            followers.add((row.openid, row.account_id))
             count += 1
-        for openid, account in sorted(followers):
-            enqueue_delivery(openid=openid, account=account)
+        for openid, account_id in sorted(followers):
+            enqueue_delivery(openid=openid, account_id=account_id)
     return count
 
 
@@ -198,11 +198,11 @@ def recover_outbox() -> tuple[int, int]:
     waiting = (
         OutgoingMessage.objects.filter(status=Status.PENDING)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
-        .values_list("openid", "account")
+        .values_list("openid", "account_id")
         .distinct()
     )
     followers = sorted(set(waiting))
     with transaction.atomic():
-        for openid, account in followers:
-            enqueue_delivery(openid=openid, account=account)
+        for openid, account_id in followers:
+            enqueue_delivery(openid=openid, account_id=account_id)
     return uncertain, len(followers)

@@ -113,13 +113,13 @@ def send_now(*, reply: Reply, in_reply_to: Message, user, token: str) -> StaffSe
     existing = OutgoingMessage.objects.filter(idempotency_key=key).first()
     if existing is not None:
         return StaffSend(row=existing, repeated=True)
-    openid, account = in_reply_to.openid, in_reply_to.account
-    if not reply_window(openid=openid, account=account).is_open():
+    openid, account_id = in_reply_to.openid, in_reply_to.account_id
+    if not reply_window(openid=openid, account_id=account_id).is_open():
         raise WindowClosed()
     now = timezone.now()
     row = OutgoingMessage(
         openid=openid,
-        account=account,
+        account_id=account_id,
         kind=reply.msg_type,
         payload=custom_message(reply, openid=openid),
         summary=summarize_reply(reply),
@@ -136,7 +136,7 @@ def send_now(*, reply: Reply, in_reply_to: Message, user, token: str) -> StaffSe
             row.save()
     except IntegrityError:  # the same token, a moment ago, in another request
         return StaffSend(row=OutgoingMessage.objects.get(idempotency_key=key), repeated=True)
-    with client_for_account(account) as client:
+    with client_for_account(account_id) as client:
         error = call_wechat(row, client)
     if error is None:
         record_sent(row)

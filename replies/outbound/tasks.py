@@ -9,8 +9,8 @@ from django_tasks import task
 
 
 @task()
-def deliver_outbox(*, openid: str, account: str) -> int:
+def deliver_outbox(*, openid: str, account_id: int) -> int:
     """Send `openid`'s waiting outgoing messages in order; return how many went out."""
     from replies.outbound.outbox import deliver_follower  # outbox enqueues this very task
 
-    return deliver_follower(openid=openid, account=account)
+    return deliver_follower(openid=openid, account_id=account_id)

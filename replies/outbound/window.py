@@ -50,11 +50,11 @@ class ReplyWindow:
         return max(closes_at - (now or timezone.now()), timedelta(0))
 
 
-def reply_window(*, openid: str, account: str | None = None) -> ReplyWindow:
+def reply_window(*, openid: str, account_id: int | None = None) -> ReplyWindow:
     """Return `openid`'s window from the log (one walk down the (openid, -received_at) index)."""
     opening = ~Q(msg_type=MsgType.EVENT) | Q(event__in=OPENING_EVENTS)
     rows = Message.objects.filter(opening, openid=openid)
-    if account:
-        rows = rows.filter(account=account)
+    if account_id:
+        rows = rows.filter(account_id=account_id)
     last = rows.order_by("-received_at").values_list("received_at", flat=True).first()
     return ReplyWindow(last_interaction=last)
