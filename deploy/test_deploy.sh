@@ -101,9 +101,9 @@ for key in r.scan_iter(match=os.environ["CACHE_KEY_PREFIX"] + ":*"): r.delete(ke
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-read -r HTTP_PORT HTTPS_PORT ENDPOINT_PORT ADMIN_PORT < <("$PY" -c '
+read -r HTTP_PORT HTTPS_PORT ENDPOINT_PORT ADMIN_PORT FAKE_API_PORT < <("$PY" -c '
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(5)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))')
 sql "CREATE DATABASE $DATABASE" || fail "cannot create a database at $POSTGRES"
@@ -124,6 +124,8 @@ sql "CREATE DATABASE $DATABASE" || fail "cannot create a database at $POSTGRES"
     echo "WECHAT_APP_ID=wx2c2769f8efd9abc2"
     echo "WECHAT_ENCODING_AES_KEY=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
     echo "WECHAT_SPOOL_DIR=$WORK/spool"
+    echo "WECHAT_APP_SECRET=deploy-secret-$$"
+    echo "WECHAT_API_BASE=http://127.0.0.1:$FAKE_API_PORT" # the project's fake of WeChat's API
     echo "GUNICORN_ENDPOINT_BIND=127.0.0.1:$ENDPOINT_PORT"
     echo "GUNICORN_ENDPOINT_WORKERS=2"
     echo "GUNICORN_ADMIN_BIND=127.0.0.1:$ADMIN_PORT"
@@ -166,6 +168,19 @@ for pool in endpoint admin; do
     (cd "$workdir" && exec env "${environment[@]}" "${command[@]}") >"$WORK/log/$pool.log" 2>&1 &
     pids+=($!)
 done
+
+# --- the outbox worker, as wxsite-worker.service starts it (recover, then db_worker) ------------
+# WeChat's API is the project's fake here (no machine in CI reaches WeChat); the follower has
+# just written, so the 48-hour customer-service window is open.
+"$PY" manage.py fake_wechat_api "127.0.0.1:$FAKE_API_PORT" --app-id "$WECHAT_APP_ID" \
+    --app-secret "$WECHAT_APP_SECRET" --follower o_deploy_test >"$WORK/log/fake-api.log" 2>&1 &
+pids+=($!)
+read -r -a recover <<<"$(unit_value wxsite-worker.service ExecStartPre | sed "s#/srv/wxsite/app#$ROOT#g")"
+"${recover[@]}" >"$WORK/log/recover.log" 2>&1 ||
+    fail "wxsite-worker.service's ExecStartPre: $(cat "$WORK/log/recover.log")"
+read -r -a worker <<<"$(unit_value wxsite-worker.service ExecStart | sed "s#/srv/wxsite/app#$ROOT#g")"
+(cd "$ROOT" && exec "${worker[@]}") >"$WORK/log/worker.log" 2>&1 &
+pids+=($!)
 
 # --- nginx on the shipped site, in its own prefix ----------------------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
@@ -273,6 +288,34 @@ ok "signed message POST $HTTPS/wechat/: 200, the 价格 rule's reply XML"
 expect "signed POST http /wechat/" 200 "$(wechat_post "$HTTP" 价格)"
 expect_price_reply "http /wechat/"
 ok "signed message POST $HTTP/wechat/: 200 and the reply, not redirected (WeChat's http:// URL)"
+
+# Reply all: the first reply in the answer, the rest sent by the worker through message/custom/send.
+cat >"$WORK/reply_all.json" <<'JSON'
+{"format": "wxsite-rules", "version": 1, "rules": [{"name": "部署测试全部回复", "enabled": true,
+ "priority": 5, "reply_mode": "all", "triggers": [{"kind": "keyword", "match": "exact",
+ "value": "全部回复"}], "replies": [{"type": "text", "content": "第一条"},
+ {"type": "text", "content": "第二条"}, {"type": "text", "content": "第三条"}]}]}
+JSON
+manage import_rules "$WORK/reply_all.json" >/dev/null || fail "import_rules of a reply-all rule"
+sleep "$("$PY" -c 'import os; print(float(os.environ.get("WECHAT_RULES_MAX_STALENESS") or 1) + 0.2)')" # an edit reaches every worker within it
+expect "signed POST, reply-all rule" 200 "$(wechat_post "$HTTPS" 全部回复)"
+grep -q "第一条" "$WORK/body" || fail "reply all: the first reply not in the answer: $(head -c 300 "$WORK/body")"
+custom_sends_are() { # custom_sends_are TEXT…: the fake recorded exactly these custom texts, in order
+    "${CURL[@]}" -o "$WORK/calls.json" "http://127.0.0.1:$FAKE_API_PORT/_fake/calls" 2>/dev/null || return 1
+    "$PY" - "$WORK/calls.json" "$@" <<'PY'
+import json, sys
+calls = json.load(open(sys.argv[1], encoding="utf-8"))["calls"]
+sent = [c["body"]["text"]["content"] for c in calls if c["path"].endswith("/message/custom/send")]
+sys.exit(0 if sent == sys.argv[2:] else 1)
+PY
+}
+for _ in $(seq 150); do
+    custom_sends_are 第二条 第三条 && break
+    sleep 0.2
+done
+custom_sends_are 第二条 第三条 ||
+    fail "reply all: the worker did not send the rest in order: $(cat "$WORK/calls.json"; tail -5 "$WORK/log/worker.log")"
+ok "reply-all rule: the first reply passively, the other two sent in order by wxsite-worker.service's db_worker"
 
 expect "unsigned POST /wechat/" 403 "$(status "$HTTPS/wechat/?signature=0&timestamp=1&nonce=2" \
     -H "Content-Type: text/xml" --data-binary "@$WORK/message.xml")"
