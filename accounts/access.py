@@ -1,14 +1,15 @@
 """Which official accounts a staff user may see: the one rule every admin page scopes by.
 
 An active superuser sees every account; an active staff user sees the accounts they are a member
-of; anyone else sees none. Pages that show an account's data (rules, messages, the menu, insights)
-filter by `accounts_for(request.user)`, so a member of one account cannot reach another's data
-through any URL.
+of and those open to all staff (the environment account starts so: one account, no memberships
+to manage); anyone else sees none. Pages that show an account's data (rules, messages, the menu,
+insights) filter by `accounts_for(request.user)`, so a member of one account cannot reach
+another's data through any URL.
 """
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Account
 
@@ -23,4 +24,4 @@ def accounts_for(user) -> QuerySet[Account]:
         return Account.objects.all()
     if not user.is_staff:
         return Account.objects.none()
-    return Account.objects.filter(members=user)
+    return Account.objects.filter(Q(members=user) | Q(all_staff=True)).distinct()

@@ -85,10 +85,10 @@ class AccountAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             ]
         if obj is not None and obj.from_environment:
             return [
-                (None, {"fields": ["name", "endpoint", "original_id", "members"]}),
+                (None, {"fields": ["name", "endpoint", "original_id", "members", "all_staff"]}),
                 (_SECRETS, {"fields": ["environment_note", "app_id_shown", "secrets_status"]}),
             ]
-        main = ["name", "slug", "original_id", "app_id", "members"]
+        main = ["name", "slug", "original_id", "app_id", "members", "all_staff"]
         if obj is not None:
             main.insert(2, "endpoint")
         secrets = [

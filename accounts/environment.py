@@ -21,7 +21,7 @@ def ensure_environment_account(sender=None, using="default", **kwargs) -> None:
 
     Account.objects.using(using).get_or_create(
         from_environment=True,
-        defaults={"slug": ENVIRONMENT_SLUG, "name": ENVIRONMENT_NAME},
+        defaults={"slug": ENVIRONMENT_SLUG, "name": ENVIRONMENT_NAME, "all_staff": True},
     )
     forget_environment_account()
 

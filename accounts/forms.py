@@ -99,7 +99,7 @@ class AccountForm(_MembersMixin, forms.ModelForm):
 
     class Meta:
         model = Account
-        fields = ["name", "slug", "original_id", "app_id", "members"]
+        fields = ["name", "slug", "original_id", "app_id", "members", "all_staff"]
         widgets = {"members": forms.CheckboxSelectMultiple}
 
     def __init__(self, *args, **kwargs):
@@ -198,7 +198,7 @@ class EnvironmentAccountForm(_MembersMixin, forms.ModelForm):
 
     class Meta:
         model = Account
-        fields = ["name", "original_id", "members"]
+        fields = ["name", "original_id", "members", "all_staff"]
         widgets = {"members": forms.CheckboxSelectMultiple}
 
     def __init__(self, *args, **kwargs):

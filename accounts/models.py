@@ -79,6 +79,15 @@ class Account(models.Model):
             "Staff who work on this account and see its data; superusers see every account."
         ),
     )
+    all_staff = models.BooleanField(
+        _("open to all staff"),
+        default=False,
+        help_text=_(
+            "Every staff user may see this account, member or not. The environment account "
+            "starts so, so that a deployment with one account needs no memberships; clear it "
+            "once each person is a member of the accounts they work on."
+        ),
+    )
     from_environment = models.BooleanField(
         _("from the environment"),
         default=False,

@@ -209,6 +209,11 @@ def test_accounts_for_superusers_members_and_nobody_else(secrets_key):
     gone = User.objects.create_user("gone", is_staff=True, is_active=False)
     shop.members.add(gone)
     assert set(accounts_for(boss)) == {environment, shop}
+    # The environment account is open to all staff until an operator restricts it.
+    assert set(accounts_for(member)) == {environment, shop}
+    assert list(accounts_for(outsider)) == [environment]
+    environment.all_staff = False
+    environment.save()
     assert list(accounts_for(member)) == [shop]
     assert list(accounts_for(outsider)) == []
     assert list(accounts_for(gone)) == []

@@ -163,6 +163,7 @@ def test_a_member_of_one_account_cannot_reach_another(client):
 
 
 def test_staff_without_an_account_do_not_see_the_accounts_at_all(client):
+    Account.objects.filter(from_environment=True).update(all_staff=False)
     user = User.objects.create_user("nobody", is_staff=True)
     client.force_login(user)
     assert client.get(URL).status_code == 403

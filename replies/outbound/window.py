@@ -15,17 +15,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from replies.models import Message
-from replies.protocol import Event, MsgType
+from replies.protocol import MsgType
+from replies.protocol.vocabulary import CUSTOMER_SERVICE_WINDOW_SECONDS, WINDOW_OPENING_EVENTS
 
-WINDOW = timedelta(hours=48)
-# The events that open the window (WeChat's 客服消息 documentation); messages all do.
-OPENING_EVENTS = (
-    Event.SUBSCRIBE,
-    Event.SCAN,
-    Event.CLICK,
-    Event.SCANCODE_PUSH,
-    Event.SCANCODE_WAITMSG,
-)
+WINDOW = timedelta(seconds=CUSTOMER_SERVICE_WINDOW_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -52,7 +45,7 @@ class ReplyWindow:
 
 def reply_window(*, openid: str, account_id: int | None = None) -> ReplyWindow:
     """Return `openid`'s window from the log (one walk down the (openid, -received_at) index)."""
-    opening = ~Q(msg_type=MsgType.EVENT) | Q(event__in=OPENING_EVENTS)
+    opening = ~Q(msg_type=MsgType.EVENT) | Q(event__in=WINDOW_OPENING_EVENTS)
     rows = Message.objects.filter(opening, openid=openid)
     if account_id:
         rows = rows.filter(account_id=account_id)

@@ -24,6 +24,8 @@ __all__ = [
     "MAX_TEXT_REPLY_BYTES",
     "MENU_BUTTON_TYPES",
     "MENU_EVENTS",
+    "CUSTOMER_SERVICE_WINDOW_SECONDS",
+    "WINDOW_OPENING_EVENTS",
     "MENU_KEY_MAX_BYTES",
     "MENU_MAX_BUTTONS",
     "MENU_MAX_SUB_BUTTONS",
@@ -105,6 +107,14 @@ MENU_EVENTS = frozenset(
         Event.PIC_WEIXIN,
         Event.LOCATION_SELECT,
     }
+)
+
+# WeChat lets an account send customer-service messages (客服消息) to a follower for 48 hours
+# after the follower's last interaction: any message, or one of these events. Others (unfollow,
+# opening a link, a location reported in the background, job results) open nothing.
+CUSTOMER_SERVICE_WINDOW_SECONDS = 48 * 3600
+WINDOW_OPENING_EVENTS = frozenset(
+    {Event.SUBSCRIBE, Event.SCAN, Event.CLICK, Event.SCANCODE_PUSH, Event.SCANCODE_WAITMSG}
 )
 
 # A follow by scanning a parametric QR code carries EventKey "qrscene_<scene>"; SCAN (already a
