@@ -1,9 +1,15 @@
 """The insight pages' own tables: rollups of the message log, and the proxy the pages hang from.
 
 The pages never read the message log (replies.Message): `manage.py rollup_insights` folds each new
-message, by id, into small tables keyed by the UTC hour it was received in, and the pages sum those
-hours into local days. Nothing here refers to a rule by foreign key: rules get deleted, their
-history stays. Purging old messages leaves the rollups alone.
+message, by id, into small tables keyed by the official account and the UTC hour it was received
+in, and the pages sum those hours into local days. Nothing here refers to a rule by foreign key:
+rules get deleted, their history stays. Purging old messages leaves the rollups alone; deleting an
+account (possible only once its log is purged) deletes its rollups.
+
+Besides the hourly tables the job keeps what the pages would otherwise compute from millions of
+rows: active followers per local day (`FollowerDay`) and, for the standard periods (the last 7,
+30, 90 days), every unanswered query's totals (`QueryPeriod`, `QueryTotal`), so a page reads tens
+or hundreds of rows whatever the size of the log.
 
 The `Report` proxy gives the pages their place in the admin (the admin lists apps by their
 registered models) and `ModelAdmin.get_urls` their URLs, without patching the site.
@@ -12,6 +18,7 @@ registered models) and `ModelAdmin.get_urls` their URLs, without patching the si
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Account
 from replies.models import Message
 
 # One home for the lengths the rollups copy from the message log.
@@ -21,6 +28,22 @@ _OPENID = Message._meta.get_field("openid").max_length
 _RULE_NAME = Message._meta.get_field("rule_name").max_length
 # An unanswered text is grouped and shown by its first characters; longer texts are cut there.
 KEY_LENGTH = 200
+# The quick periods of the pages (the last N local days, today included) the job keeps the
+# unanswered queries of.
+STANDARD_DAYS = (7, 30, 90)
+# QueryPeriod.scope / QueryTotal.scope of every account together.
+EVERY_ACCOUNT = 0
+
+
+def _account():
+    # Part of every rollup's key; the (account, …) unique constraints serve it, no index alone.
+    return models.ForeignKey(
+        Account,
+        on_delete=models.CASCADE,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("official account"),
+    )
 
 
 class Report(Message):
@@ -39,6 +62,18 @@ class RollupState(models.Model):
         _("last message rolled up"), default=0, help_text=_("Message id, e.g. 120345.")
     )
     updated_at = models.DateTimeField(_("updated at"), null=True, blank=True)
+    time_zone = models.CharField(
+        _("time zone of the days"),
+        max_length=64,
+        blank=True,
+        help_text=_("The TIME_ZONE FollowerDay counted local days in, e.g. Asia/Shanghai."),
+    )
+    queries_basis = models.JSONField(
+        _("basis of the unanswered queries"),
+        default=dict,
+        blank=True,
+        help_text=_("What the kept unanswered queries were counted for; empty until counted."),
+    )
 
     class Meta:
         verbose_name = _("rollup state")
@@ -52,6 +87,7 @@ class RollupState(models.Model):
 class MessageHour(models.Model):
     """Messages and events received in one UTC hour, by type, event, rule and answer."""
 
+    account = _account()
     hour = models.DateTimeField(_("hour (UTC)"), help_text=_("Start of the hour, e.g. 08:00."))
     msg_type = models.CharField(_("message type"), max_length=_MSG_TYPE)
     event = models.CharField(_("event"), max_length=_EVENT, blank=True)
@@ -69,7 +105,7 @@ class MessageHour(models.Model):
         default_permissions = ()
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "msg_type", "event", "rule_id", "rule_name", "answered"],
+                fields=["account", "hour", "msg_type", "event", "rule_id", "rule_name", "answered"],
                 name="insights_messagehour_key",
             )
         ]
@@ -87,6 +123,7 @@ class HandlingHour(models.Model):
     wherever the ranks fall on values alone in their bin.
     """
 
+    account = _account()
     hour = models.DateTimeField(_("hour (UTC)"))
     bin = models.SmallIntegerField(
         _("bin"), help_text=_("floor(20 × log10(ms)), e.g. 20 for 10 ms.")
@@ -100,7 +137,9 @@ class HandlingHour(models.Model):
         verbose_name_plural = _("handling times per hour")
         default_permissions = ()
         constraints = [
-            models.UniqueConstraint(fields=["hour", "bin"], name="insights_handlinghour_key")
+            models.UniqueConstraint(
+                fields=["account", "hour", "bin"], name="insights_handlinghour_key"
+            )
         ]
 
     def __str__(self):
@@ -111,9 +150,11 @@ class FollowerHour(models.Model):
     """That a follower sent something (a message or an event) in one UTC hour.
 
     At most one row per follower per hour: the distinct followers of any set of hours (a local
-    day) are exact.
+    day) are exact. Keyed follower first: the job asks whether a follower already wrote earlier
+    on a day (FollowerDay) with one probe.
     """
 
+    account = _account()
     hour = models.DateTimeField(_("hour (UTC)"))
     openid = models.CharField(_("OpenID"), max_length=_OPENID)
 
@@ -122,7 +163,9 @@ class FollowerHour(models.Model):
         verbose_name_plural = _("active followers")
         default_permissions = ()
         constraints = [
-            models.UniqueConstraint(fields=["hour", "openid"], name="insights_followerhour_key")
+            models.UniqueConstraint(
+                fields=["account", "openid", "hour"], name="insights_followerhour_key"
+            )
         ]
 
     def __str__(self):
@@ -130,16 +173,25 @@ class FollowerHour(models.Model):
 
 
 class FollowerFirstSeen(models.Model):
-    """When a follower's first message (as far as the log went) was received."""
+    """When a follower's first message to an account (as far as the log went) was received."""
 
-    openid = models.CharField(_("OpenID"), max_length=_OPENID, unique=True)
+    account = _account()
+    openid = models.CharField(_("OpenID"), max_length=_OPENID)
     first_seen_at = models.DateTimeField(_("first seen at"))
-    first_hour = models.DateTimeField(_("first hour (UTC)"), db_index=True)
+    first_hour = models.DateTimeField(_("first hour (UTC)"))
 
     class Meta:
         verbose_name = _("follower first seen")
         verbose_name_plural = _("followers first seen")
         default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "openid"], name="insights_followerfirstseen_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["account", "first_hour"], name="insights_firstseen_hour"),
+        ]
 
     def __str__(self):
         return f"{self.openid} since {self.first_seen_at:%Y-%m-%d %H:%M}"
@@ -154,6 +206,7 @@ class TextHour(models.Model):
     left out. Bounded by one row per text message; far fewer when followers ask the same things.
     """
 
+    account = _account()
     hour = models.DateTimeField(_("hour (UTC)"))
     key = models.CharField(_("query"), max_length=KEY_LENGTH, help_text=_("e.g. “hello”"))
     variant = models.CharField(
@@ -174,19 +227,121 @@ class TextHour(models.Model):
         default_permissions = ()
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "key", "variant", "rule_id", "openid"],
+                fields=["account", "hour", "key", "variant", "rule_id", "openid"],
                 name="insights_texthour_key",
             )
         ]
         indexes = [
             # In key order and covering what the unanswered page groups (reports.
             # unanswered_queries): the GROUP BY key streams down this index instead of sorting
-            # every row of the period; (key, hour) also serves query_variants.
+            # every row of the period; (account, key, hour) also serves query_variants and the
+            # job's recount of the keys a batch touched.
             models.Index(
-                fields=["key", "hour", "rule_id", "openid", "messages", "first_at", "last_at"],
+                fields=[
+                    "account",
+                    "key",
+                    "hour",
+                    "rule_id",
+                    "openid",
+                    "messages",
+                    "first_at",
+                    "last_at",
+                ],
                 name="insights_texthour_bykey",
             )
         ]
 
     def __str__(self):
         return f"{self.hour:%Y-%m-%d %H}:00 {self.key} ×{self.messages}"
+
+
+class FollowerDay(models.Model):
+    """How many different followers wrote to an account on one local day.
+
+    The day is the hours that start from `since` to `until` (UTC): a change of TIME_ZONE gives
+    other days, which the pages then count from FollowerHour until a rebuild. Kept up to date by
+    the job, which asks FollowerHour whether each follower of a batch already wrote that day.
+    """
+
+    account = _account()
+    since = models.DateTimeField(_("from (UTC)"), help_text=_("Local midnight, e.g. 16:00 UTC."))
+    until = models.DateTimeField(_("to (UTC)"), help_text=_("The next local midnight."))
+    followers = models.IntegerField(_("followers"), default=0)
+
+    class Meta:
+        verbose_name = _("active followers per day")
+        verbose_name_plural = _("active followers per day")
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "since", "until"], name="insights_followerday_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.since:%Y-%m-%d %H}:00 ×{self.followers}"
+
+
+class QueryPeriod(models.Model):
+    """One unanswered query's totals over a standard period (the last `days` local days).
+
+    `scope` is an account's id, or 0 (EVERY_ACCOUNT) for all of them together: OpenIDs differ
+    per account, so the followers of every account are the sum of each one's. Which rules count
+    as answering, and where each period starts, is RollupState.queries_basis; the job recounts
+    the keys a batch touches and, when a period moves to the next day or a rule's kind changes,
+    every key.
+    """
+
+    scope = models.IntegerField(_("account id"), help_text=_("0: every account."))
+    days = models.SmallIntegerField(_("days"), help_text=_("7, 30 or 90."))
+    key = models.CharField(_("query"), max_length=KEY_LENGTH)
+    sample = models.CharField(_("sample"), max_length=KEY_LENGTH)
+    followers = models.IntegerField(_("followers"))
+    messages = models.IntegerField(_("messages"))
+    first_seen = models.DateTimeField(_("first seen"))
+    last_seen = models.DateTimeField(_("last seen"))
+
+    class Meta:
+        verbose_name = _("unanswered query of a period")
+        verbose_name_plural = _("unanswered queries of a period")
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "days", "key"], name="insights_queryperiod_key"
+            )
+        ]
+        indexes = [
+            # The page's order: the top N are the first N entries of this index.
+            models.Index(
+                "scope",
+                "days",
+                models.F("followers").desc(),
+                models.F("messages").desc(),
+                models.F("last_seen").desc(),
+                "key",
+                name="insights_queryperiod_rank",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.key} ×{self.followers}"
+
+
+class QueryTotal(models.Model):
+    """How many unanswered queries, and messages, a QueryPeriod scope and period holds."""
+
+    scope = models.IntegerField(_("account id"), help_text=_("0: every account."))
+    days = models.SmallIntegerField(_("days"))
+    groups = models.IntegerField(_("queries"), default=0)
+    messages = models.BigIntegerField(_("messages"), default=0)
+
+    class Meta:
+        verbose_name = _("unanswered queries of a period, in all")
+        verbose_name_plural = _("unanswered queries of a period, in all")
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "days"], name="insights_querytotal_key")
+        ]
+
+    def __str__(self):
+        return f"{self.scope}/{self.days}: {self.groups}"

@@ -1,6 +1,9 @@
 """Answer an operator's questions about the message log: what goes unanswered, which rules work,
 when followers write.
 
+Every function takes `accounts`: the ids of the official accounts to count (None: every account;
+the pages pass the accounts the user chose among those they may see).
+
 Every aggregation here is a plain function of a period — `since` (inclusive) and `until`
 (exclusive), aware datetimes — that returns plain values (dataclasses, lists, dicts), so the admin
 views only lay them out. They read only the rollups (insights.models), never the message log:
@@ -19,8 +22,9 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db import connections
 from django.db.models import (
     Count,
@@ -41,7 +45,9 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from insights import query_periods
 from insights.models import (
+    FollowerDay,
     FollowerFirstSeen,
     FollowerHour,
     HandlingHour,
@@ -49,6 +55,7 @@ from insights.models import (
     RollupState,
     TextHour,
 )
+from insights.periods import Period, local_days
 from replies.models import ReplyRule, Trigger
 from replies.protocol import Event, MsgType
 
@@ -56,43 +63,12 @@ EVENT = MsgType.EVENT.value
 SUBSCRIBE = Event.SUBSCRIBE.value
 UNSUBSCRIBE = Event.UNSUBSCRIBE.value
 HOURS = tuple(range(24))
+Accounts = Sequence[int] | None
+
+__all__ = ["Period", "local_days"]  # re-exported: the pages and tests take them from here
 
 
 # --- the period ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """Whole local days: from `since` (local midnight, inclusive) to `until` (exclusive)."""
-
-    since: datetime
-    until: datetime
-
-    @classmethod
-    def between(cls, first: date, last: date) -> "Period":
-        """Return the period from the start of local day `first` to the end of day `last`."""
-        tz = timezone.get_default_timezone()
-        since = datetime.combine(first, time.min, tzinfo=tz)
-        until = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
-        return cls(since=since, until=until)
-
-    @classmethod
-    def last_days(cls, days: int, *, now: datetime | None = None) -> "Period":
-        """Return the last `days` local days, today included."""
-        today = timezone.localdate(now or timezone.now(), timezone.get_default_timezone())
-        return cls.between(today - timedelta(days=days - 1), today)
-
-    @property
-    def days(self) -> list[date]:
-        return local_days(since=self.since, until=self.until)
-
-
-def local_days(*, since: datetime, until: datetime) -> list[date]:
-    """Return every local date from the one `since` falls on to the one just before `until`."""
-    tz = timezone.get_default_timezone()
-    first = timezone.localtime(since, tz).date()
-    last = timezone.localtime(until - timedelta(microseconds=1), tz).date()
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 # --- reading the rollups ------------------------------------------------------------------------
@@ -119,12 +95,22 @@ def _floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _hours(model, *, since: datetime, until: datetime, field: str = "hour") -> QuerySet:
-    """Return the rollup rows of the hours that start in the period."""
-    return model.objects.filter(**{f"{field}__gte": since, f"{field}__lt": until}).order_by()
+def _of(rows: QuerySet, accounts: Accounts) -> QuerySet:
+    """Keep the rollup rows of `accounts` (None: every account)."""
+    return rows if accounts is None else rows.filter(account_id__in=list(accounts))
 
 
-def _covers_most_of_the_history(*, since: datetime, until: datetime) -> bool:
+def _hours(
+    model, *, since: datetime, until: datetime, field: str = "hour", accounts: Accounts = None
+) -> QuerySet:
+    """Return the rollup rows of `accounts` of the hours that start in the period."""
+    rows = model.objects.filter(**{f"{field}__gte": since, f"{field}__lt": until}).order_by()
+    return _of(rows, accounts)
+
+
+def _covers_most_of_the_history(
+    *, since: datetime, until: datetime, accounts: Accounts = None
+) -> bool:
     """Return whether the period spans at least half of the hours TextHour holds.
 
     Walking the key-ordered index reads every row ever rolled up; that pays only when most of
@@ -132,7 +118,7 @@ def _covers_most_of_the_history(*, since: datetime, until: datetime) -> bool:
     month out of a year of history, the hour index reads the period's rows alone. Two index
     look-ups (the first and last hour) decide.
     """
-    span = TextHour.objects.aggregate(first=Min("hour"), last=Max("hour"))
+    span = _of(TextHour.objects.all(), accounts).aggregate(first=Min("hour"), last=Max("hour"))
     first, last = span["first"], span["last"]
     if first is None or last <= first:
         return True
@@ -140,7 +126,7 @@ def _covers_most_of_the_history(*, since: datetime, until: datetime) -> bool:
     return covered * 2 >= last - first
 
 
-def _hours_by_key(*, since: datetime, until: datetime) -> QuerySet:
+def _hours_by_key(*, since: datetime, until: datetime, accounts: Accounts = None) -> QuerySet:
     """Return the TextHour rows of the period, read in key order where that is the database's
     choice to make.
 
@@ -150,15 +136,16 @@ def _hours_by_key(*, since: datetime, until: datetime) -> QuerySet:
     streams. PostgreSQL chooses its own plan.
     """
     if connections[TextHour.objects.db].vendor != "sqlite" or not _covers_most_of_the_history(
-        since=since, until=until
+        since=since, until=until, accounts=accounts
     ):
-        return _hours(TextHour, since=since, until=until)
+        return _hours(TextHour, since=since, until=until, accounts=accounts)
     unindexed = Func(F("hour"), template="+%(expressions)s", output_field=DateTimeField())
-    return (
+    rows = (
         TextHour.objects.alias(unindexed_hour=unindexed)
         .filter(unindexed_hour__gte=since, unindexed_hour__lt=until)
         .order_by()
     )
+    return _of(rows, accounts)
 
 
 def local_day(field: str, *, since: datetime, until: datetime):
@@ -240,14 +227,61 @@ class UnansweredReport:
     total_messages: int
 
 
-def unanswered_queries(*, since: datetime, until: datetime, limit: int = 100) -> UnansweredReport:
+def unanswered_queries(
+    *, since: datetime, until: datetime, limit: int = 100, accounts: Accounts = None
+) -> UnansweredReport:
     """Return what followers asked that no rule but the default answered, most followers first.
 
     The rollup grouped the texts under `normalize_query` (keys cut at 200 characters); a
     follower who sent "hello" and "Hello!", in any hours of the period, counts once. Texts that
-    are only punctuation or whitespace are left out.
+    are only punctuation or whitespace are left out. A standard period (the last 7, 30 or 90
+    days) is read from what the rollup job keeps for it (insights.query_periods) when that is
+    up to date; any other period is counted from the hourly rollups.
     """
-    rows = _unanswered(_hours_by_key(since=since, until=until))
+    kept = _kept_unanswered(since=since, until=until, limit=limit, accounts=accounts)
+    if kept is not None:
+        return kept
+    return _counted_unanswered(since=since, until=until, limit=limit, accounts=accounts)
+
+
+def is_kept(*, since: datetime, until: datetime, accounts: Accounts = None) -> bool:
+    """Return whether the unanswered queries of this period are read from the kept totals."""
+    days = query_periods.kept_period(since=since, until=until)
+    return days is not None and query_periods.scope_of(accounts, days=days) is not None
+
+
+def _kept_unanswered(
+    *, since: datetime, until: datetime, limit: int, accounts: Accounts
+) -> UnansweredReport | None:
+    days = query_periods.kept_period(since=since, until=until)
+    if days is None:
+        return None
+    scope = query_periods.scope_of(accounts, days=days)
+    if scope is None:
+        return None
+    groups, messages = query_periods.kept_totals(scope=scope, days=days)
+    top = query_periods.kept_top(scope=scope, days=days, limit=limit)
+    return UnansweredReport(
+        groups=[
+            QueryGroup(
+                key=row.key,
+                sample=row.sample,
+                followers=row.followers,
+                messages=row.messages,
+                first_seen=row.first_seen,
+                last_seen=row.last_seen,
+            )
+            for row in top
+        ],
+        total_groups=groups,
+        total_messages=messages,
+    )
+
+
+def _counted_unanswered(
+    *, since: datetime, until: datetime, limit: int, accounts: Accounts
+) -> UnansweredReport:
+    rows = _unanswered(_hours_by_key(since=since, until=until, accounts=accounts))
     top = list(
         rows.values("key")
         .annotate(
@@ -261,7 +295,7 @@ def unanswered_queries(*, since: datetime, until: datetime, limit: int = 100) ->
     # key-ordered index, which leaves the long `sample` out.
     more = {
         row["key"]: row
-        for row in _unanswered(_hours(TextHour, since=since, until=until))
+        for row in _unanswered(_hours(TextHour, since=since, until=until, accounts=accounts))
         .filter(key__in=[row["key"] for row in top])
         .values("key")
         .annotate(
@@ -293,7 +327,9 @@ def unanswered_queries(*, since: datetime, until: datetime, limit: int = 100) ->
     )
 
 
-def query_variants(key: str, *, since: datetime, until: datetime, limit: int = 10) -> list[str]:
+def query_variants(
+    key: str, *, since: datetime, until: datetime, limit: int = 10, accounts: Accounts = None
+) -> list[str]:
     """Return how the period's unanswered texts grouped under `key` were written, as rules
     compare texts (`normalize_text`: "hello!", "hello"), most frequent first.
 
@@ -301,7 +337,7 @@ def query_variants(key: str, *, since: datetime, until: datetime, limit: int = 1
     punctuation the way the grouping does.
     """
     rows = (
-        _unanswered(_hours(TextHour, since=since, until=until).filter(key=key))
+        _unanswered(_hours(TextHour, since=since, until=until, accounts=accounts).filter(key=key))
         .values("variant")
         .annotate(n=Sum("messages"))
         .order_by("-n", "variant")
@@ -331,12 +367,21 @@ class RuleHits:
     rules: list[RuleHitRow]  # most hits first
 
 
-def rule_hits(*, since: datetime, until: datetime) -> RuleHits:
-    """Return how often each rule that still exists answered, per local day, over the period."""
+def visible_rules(accounts: Accounts) -> QuerySet:
+    """Return the rules of `accounts` and those answering on every account (None: all rules)."""
+    rules = ReplyRule.objects.all()
+    if accounts is None:
+        return rules
+    return rules.filter(Q(account__isnull=True) | Q(account_id__in=list(accounts)))
+
+
+def rule_hits(*, since: datetime, until: datetime, accounts: Accounts = None) -> RuleHits:
+    """Return how often each rule that still exists answered, per local day, over the period,
+    on `accounts` (rules of other accounts are left out, their names too)."""
     days = local_days(since=since, until=until)
     index = {day: n for n, day in enumerate(days)}
     rows = (
-        _hours(MessageHour, since=since, until=until)
+        _hours(MessageHour, since=since, until=until, accounts=accounts)
         .exclude(rule_id=0)
         .values("rule_id", day=local_day("hour", since=since, until=until))
         .annotate(hits=Sum("messages"))
@@ -347,9 +392,9 @@ def rule_hits(*, since: datetime, until: datetime) -> RuleHits:
         counts[index[_as_date(row["day"])]] += row["hits"]
     rules = {
         pk: (name, enabled)
-        for pk, name, enabled in ReplyRule.objects.filter(pk__in=per_rule).values_list(
-            "pk", "name", "enabled"
-        )
+        for pk, name, enabled in visible_rules(accounts)
+        .filter(pk__in=per_rule)
+        .values_list("pk", "name", "enabled")
     }
     result = [
         RuleHitRow(
@@ -370,18 +415,24 @@ class IdleRule:
     last_hit: datetime | None  # None: never, as far as the rollups go
 
 
-def idle_rules(*, since: datetime, until: datetime) -> list[IdleRule]:
+def idle_rules(*, since: datetime, until: datetime, accounts: Accounts = None) -> list[IdleRule]:
     """Return the enabled rules that answered nothing in the period (to the hour), oldest first.
 
     A hit in the hour `since` falls in counts as in the period. Each rule costs two probes of the
     rollup's (rule_id, hour) index.
     """
-    hits = MessageHour.objects.filter(
-        rule_id=OuterRef("pk"), hour__gte=_floor_hour(since), hour__lt=until
+    hits = _of(
+        MessageHour.objects.filter(
+            rule_id=OuterRef("pk"), hour__gte=_floor_hour(since), hour__lt=until
+        ),
+        accounts,
     )
-    last_hit = MessageHour.objects.filter(rule_id=OuterRef("pk")).order_by("-last_at")
+    last_hit = _of(MessageHour.objects.filter(rule_id=OuterRef("pk")), accounts).order_by(
+        "-last_at"
+    )
     rules = (
-        ReplyRule.objects.filter(enabled=True)
+        visible_rules(accounts)
+        .filter(enabled=True)
         .filter(~Exists(hits))
         .annotate(last_hit=Subquery(last_hit.values("last_at")[:1]))
         .order_by("created_at", "id")
@@ -401,7 +452,7 @@ class AnswerShares:
     total: int
 
 
-def answer_shares(*, since: datetime, until: datetime) -> AnswerShares:
+def answer_shares(*, since: datetime, until: datetime, accounts: Accounts = None) -> AnswerShares:
     """Return how many messages a keyword rule, the default rule, another rule or nothing
     answered.
 
@@ -412,7 +463,7 @@ def answer_shares(*, since: datetime, until: datetime) -> AnswerShares:
     default_rules = Trigger.objects.filter(kind=Trigger.Kind.DEFAULT).values("rule_id")
     keyword_rules = Trigger.objects.filter(kind=Trigger.Kind.KEYWORD).values("rule_id")
     counts = (
-        _hours(MessageHour, since=since, until=until)
+        _hours(MessageHour, since=since, until=until, accounts=accounts)
         .exclude(msg_type=EVENT)
         .aggregate(
             total=Sum("messages", default=0),
@@ -461,7 +512,7 @@ def _ordered(series: dict[str, list[int]]) -> dict[str, list[int]]:
     return dict(sorted(series.items(), key=lambda item: (-sum(item[1]), item[0])))
 
 
-def traffic(*, since: datetime, until: datetime) -> TrafficReport:
+def traffic(*, since: datetime, until: datetime, accounts: Accounts = None) -> TrafficReport:
     """Return messages and events per local day and per local hour of the day, by message type
     and by event ("text", "image", "event:subscribe", "event:click" …).
 
@@ -472,7 +523,7 @@ def traffic(*, since: datetime, until: datetime) -> TrafficReport:
     days = local_days(since=since, until=until)
     index = {day: n for n, day in enumerate(days)}
     rows = (
-        _hours(MessageHour, since=since, until=until)
+        _hours(MessageHour, since=since, until=until, accounts=accounts)
         .values_list("hour", "msg_type", "event")
         .annotate(n=Sum("messages"))
     )
@@ -501,26 +552,23 @@ class FollowerDays:
     returning: list[int]  # active - new
 
 
-def followers_per_day(*, since: datetime, until: datetime) -> FollowerDays:
+def followers_per_day(
+    *, since: datetime, until: datetime, accounts: Accounts = None
+) -> FollowerDays:
     """Return active, new and returning followers per local day.
 
-    Active: distinct OpenIDs over the day's hours (one rollup row per follower and hour). New:
-    the follower's first message falls on that day (FollowerFirstSeen, which a purge of the log
-    does not change).
+    Active: distinct OpenIDs over the day's hours, per account (OpenIDs differ per account, so
+    the followers of several accounts add up): read from FollowerDay, which the rollup job keeps
+    in the TIME_ZONE it ran in; counted from FollowerHour (one row per follower and hour) when
+    that zone is not today's. New: the follower's first message falls on that day
+    (FollowerFirstSeen, which a purge of the log does not change).
     """
     days = local_days(since=since, until=until)
     index = {day: n for n, day in enumerate(days)}
-    active = [0] * len(days)
-    rows = (
-        _hours(FollowerHour, since=since, until=until)
-        .values(day=local_day("hour", since=since, until=until))
-        .annotate(n=Count("openid", distinct=True))
-    )
-    for row in rows:
-        active[index[_as_date(row["day"])]] = row["n"]
+    active = _active_per_day(days, since=since, until=until, accounts=accounts)
     new = [0] * len(days)
     rows = (
-        _hours(FollowerFirstSeen, since=since, until=until, field="first_hour")
+        _hours(FollowerFirstSeen, since=since, until=until, field="first_hour", accounts=accounts)
         .values(day=local_day("first_hour", since=since, until=until))
         .annotate(n=Count("id"))
     )
@@ -534,6 +582,34 @@ def followers_per_day(*, since: datetime, until: datetime) -> FollowerDays:
     )
 
 
+def _active_per_day(
+    days: list[date], *, since: datetime, until: datetime, accounts: Accounts
+) -> list[int]:
+    index = {day: n for n, day in enumerate(days)}
+    active = [0] * len(days)
+    kept_zone = RollupState.objects.values_list("time_zone", flat=True).first()
+    if kept_zone == settings.TIME_ZONE:
+        starts = {Period.between(day, day).since: n for n, day in enumerate(days)}
+        rows = (
+            _of(FollowerDay.objects.filter(since__gte=since, until__lte=until), accounts)
+            .order_by()
+            .values_list("since")
+            .annotate(n=Sum("followers"))
+        )
+        for start, n in rows:
+            if start in starts:
+                active[starts[start]] = n
+        return active
+    rows = (
+        _hours(FollowerHour, since=since, until=until, accounts=accounts)
+        .values("account_id", day=local_day("hour", since=since, until=until))
+        .annotate(n=Count("openid", distinct=True))
+    )
+    for row in rows:
+        active[index[_as_date(row["day"])]] += row["n"]
+    return active
+
+
 @dataclass(frozen=True)
 class FollowDays:
     days: list[date]
@@ -542,13 +618,13 @@ class FollowDays:
     net: list[int]  # follows - unfollows
 
 
-def follows_per_day(*, since: datetime, until: datetime) -> FollowDays:
+def follows_per_day(*, since: datetime, until: datetime, accounts: Accounts = None) -> FollowDays:
     """Return follow and unfollow events per local day, and the net change."""
     days = local_days(since=since, until=until)
     index = {day: n for n, day in enumerate(days)}
     follows, unfollows = [0] * len(days), [0] * len(days)
     rows = (
-        _hours(MessageHour, since=since, until=until)
+        _hours(MessageHour, since=since, until=until, accounts=accounts)
         .filter(msg_type=EVENT, event__in=[SUBSCRIBE, UNSUBSCRIBE])
         .values("event", day=local_day("hour", since=since, until=until))
         .annotate(n=Sum("messages"))
@@ -623,6 +699,7 @@ def handling_percentiles(
     until: datetime,
     fractions: Sequence[float] = (0.5, 0.99),
     method: str | None = None,
+    accounts: Accounts = None,
 ) -> HandlingDays:
     """Return percentiles of the handling time (ms) per local day, p50 and p99 by default.
 
@@ -637,7 +714,7 @@ def handling_percentiles(
     days = local_days(since=since, until=until)
     index = {day: n for n, day in enumerate(days)}
     rows = (
-        _hours(HandlingHour, since=since, until=until)
+        _hours(HandlingHour, since=since, until=until, accounts=accounts)
         .values("bin", day=local_day("hour", since=since, until=until))
         .annotate(n=Sum("messages"), low=Min("min_ms"), high=Max("max_ms"))
     )

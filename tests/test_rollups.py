@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.environment import environment_account_id
 from insights import reports as insights
 from insights.management.commands.rollup_insights import handling_bin, roll_up, rollups_by_key
 from insights.models import FollowerFirstSeen, MessageHour, RollupState, TextHour
@@ -270,6 +271,7 @@ def test_the_unanswered_page_reads_in_key_order_only_when_the_period_holds_most_
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     for days_ago in (1, 200, 365):
         TextHour.objects.create(
+            account_id=environment_account_id(),
             hour=now - timedelta(days=days_ago),
             key=f"k{days_ago}",
             variant=f"k{days_ago}",

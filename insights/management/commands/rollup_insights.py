@@ -13,28 +13,39 @@ waits, then sees the first one's watermark. An id is handed out before its INSER
 message may become visible after a higher id has; the run reads the newest id, waits `--settle`
 seconds (10 by default) for INSERTs in flight to commit, and rolls up only to that id.
 
+Every rollup is per official account (the message's `account`). Besides the hourly tables, each
+batch keeps active followers per local day (FollowerDay: a follower counts on a day the first time
+a batch finds no FollowerHour row of theirs that day) and the unanswered queries of the standard
+periods (insights.query_periods): the pages read tens of rows, not the period's million.
+
 `--rebuild` empties the rollups and reads the whole log again. Purging old messages
 (purge_messages) leaves the rollups alone; a rebuild after a purge loses the purged history.
 """
 
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections, transaction
-from django.db.models import F, Max
+from django.db import connections, models, transaction
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from insights.models import (
     KEY_LENGTH,
+    FollowerDay,
     FollowerFirstSeen,
     FollowerHour,
     HandlingHour,
     MessageHour,
+    QueryPeriod,
+    QueryTotal,
     RollupState,
     TextHour,
 )
+from insights.periods import local_day_bounds
+from insights.query_periods import refresh_query_periods
 from insights.reports import normalize_query
 from replies.models import Message
 from replies.protocol import MsgType
@@ -47,7 +58,18 @@ TEXT = MsgType.TEXT.value
 BINS_PER_DECADE = 20
 SMALLEST_MS = 0.001
 STATE_ID = 1
-ROLLUP_MODELS = (MessageHour, HandlingHour, FollowerHour, FollowerFirstSeen, TextHour)
+ROLLUP_MODELS = (
+    MessageHour,
+    HandlingHour,
+    FollowerHour,
+    FollowerFirstSeen,
+    TextHour,
+    FollowerDay,
+    QueryPeriod,
+    QueryTotal,
+)
+# OpenIDs per probe of FollowerHour: well under SQLite's limit on parameters.
+PROBE_CHUNK = 400
 
 
 def handling_bin(ms: float) -> int:
@@ -77,8 +99,17 @@ def roll_up(
         with transaction.atomic(using=using):
             _lock_state(using)
             for model in ROLLUP_MODELS:
-                model.objects.using(using).all().delete()
-            RollupState.objects.using(using).filter(pk=STATE_ID).update(last_id=0)
+                model.objects.using(using).all()._raw_delete(using)
+            RollupState.objects.using(using).filter(pk=STATE_ID).update(
+                last_id=0, time_zone=settings.TIME_ZONE, queries_basis={}
+            )
+    with transaction.atomic(using=using):
+        state = _lock_state(using)
+        if state.time_zone != settings.TIME_ZONE:
+            _recount_follower_days(using)
+            RollupState.objects.using(using).filter(pk=STATE_ID).update(
+                time_zone=settings.TIME_ZONE
+            )
     newest = Message.objects.using(using).aggregate(newest=Max("id"))["newest"] or 0
     if settle > 0:
         time.sleep(settle)
@@ -92,6 +123,7 @@ def roll_up(
                 .order_by("id")
                 .values_list(
                     "id",
+                    "account_id",
                     "received_at",
                     "msg_type",
                     "event",
@@ -104,13 +136,19 @@ def roll_up(
                 )[:batch_size]
             )
             if rows:
-                _add(rows, using=using)
+                keys = _add(rows, using=using)
                 state.last_id = rows[-1][0]
+                refresh_query_periods(keys=keys, using=using)
             state.updated_at = timezone.now()
             state.save(update_fields=["last_id", "updated_at"])
         done += len(rows)
         if len(rows) < batch_size:
-            return done
+            break
+    # A new day, a rule that changed kind, a rebuild: the kept unanswered queries catch up.
+    with transaction.atomic(using=using):
+        _lock_state(using)
+        refresh_query_periods(keys=set(), using=using, final=True)
+    return done
 
 
 def _lock_state(using: str) -> RollupState:
@@ -120,15 +158,40 @@ def _lock_state(using: str) -> RollupState:
     return RollupState.objects.using(using).get(pk=STATE_ID)
 
 
-def _add(rows: list[tuple], *, using: str) -> None:
-    """Add one batch of messages to every rollup."""
-    counts: dict[tuple, list] = {}  # (hour, type, event, rule, rule name, answered) -> [n, last]
-    handling: dict[tuple, list] = {}  # (hour, bin) -> [n, min, max]
-    present: set[tuple] = set()  # (hour, openid)
-    first_seen: dict[str, datetime] = {}
-    texts: dict[tuple, list] = {}  # (hour, key, variant, rule, openid) -> [n, sample, first, last]
+def _recount_follower_days(using: str) -> None:
+    """Count FollowerDay again from FollowerHour, in today's TIME_ZONE (it changed)."""
+    FollowerDay.objects.using(using).all()._raw_delete(using)
+    span = FollowerHour.objects.using(using).aggregate(first=Min("hour"), last=Max("hour"))
+    if span["first"] is None:
+        return
+    tz = timezone.get_default_timezone()
+    day = timezone.localtime(span["first"], tz).date()
+    last = timezone.localtime(span["last"], tz).date()
+    while day <= last:
+        since, until = local_day_bounds(day)
+        counts = (
+            FollowerHour.objects.using(using)
+            .filter(hour__gte=since, hour__lt=until)
+            .order_by()
+            .values_list("account_id")
+            .annotate(n=models.Count("openid", distinct=True))
+        )
+        FollowerDay.objects.using(using).bulk_create(
+            FollowerDay(account_id=a, since=since, until=until, followers=n) for a, n in counts
+        )
+        day += timedelta(days=1)
+
+
+def _add(rows: list[tuple], *, using: str) -> set[tuple[int, str]]:
+    """Add one batch of messages to every rollup; return the (account, key) of its texts."""
+    counts: dict[tuple, list] = {}  # (account, hour, type, event, rule, rule name, answered)
+    handling: dict[tuple, list] = {}  # (account, hour, bin) -> [n, min, max]
+    present: set[tuple] = set()  # (account, hour, openid)
+    first_seen: dict[tuple, datetime] = {}  # (account, openid) -> first
+    texts: dict[tuple, list] = {}  # (account, hour, key, variant, rule, openid) -> [n, sample, …]
     for (
         _id,
+        account_id,
         received_at,
         msg_type,
         event,
@@ -141,7 +204,7 @@ def _add(rows: list[tuple], *, using: str) -> None:
     ) in rows:
         hour = _hour(received_at)
         rule_id = rule_id or 0
-        key = (hour, msg_type, event, rule_id, rule_name, reply_type != "")
+        key = (account_id, hour, msg_type, event, rule_id, rule_name, reply_type != "")
         count = counts.get(key)
         if count is None:
             counts[key] = [1, received_at]
@@ -149,7 +212,7 @@ def _add(rows: list[tuple], *, using: str) -> None:
             count[0] += 1
             count[1] = max(count[1], received_at)
         ms = float(handling_ms or 0)
-        key = (hour, handling_bin(ms))
+        key = (account_id, hour, handling_bin(ms))
         bin_ = handling.get(key)
         if bin_ is None:
             handling[key] = [1, ms, ms]
@@ -157,14 +220,15 @@ def _add(rows: list[tuple], *, using: str) -> None:
             bin_[0] += 1
             bin_[1] = min(bin_[1], ms)
             bin_[2] = max(bin_[2], ms)
-        present.add((hour, openid))
-        if openid not in first_seen or received_at < first_seen[openid]:
-            first_seen[openid] = received_at
+        present.add((account_id, hour, openid))
+        follower = (account_id, openid)
+        if follower not in first_seen or received_at < first_seen[follower]:
+            first_seen[follower] = received_at
         if msg_type == TEXT:
             query = normalize_query(content)[:KEY_LENGTH]
             if not query:
                 continue  # only punctuation or whitespace: not a query
-            key = (hour, query, normalize_text(content)[:KEY_LENGTH], rule_id, openid)
+            key = (account_id, hour, query, normalize_text(content)[:KEY_LENGTH], rule_id, openid)
             text = texts.get(key)
             if text is None:
                 texts[key] = [1, content.strip()[:KEY_LENGTH], received_at, received_at]
@@ -176,13 +240,14 @@ def _add(rows: list[tuple], *, using: str) -> None:
     connection = connections[using]
     when = connection.ops.adapt_datetimefield_value
     least, greatest = ("MIN", "MAX") if connection.vendor == "sqlite" else ("LEAST", "GREATEST")
+    new_per_day = _new_per_day(present, using=using)
     with connection.cursor() as cursor:
         _upsert(
             cursor,
             MessageHour,
-            ["hour", "msg_type", "event", "rule_id", "rule_name", "answered"],
+            ["account_id", "hour", "msg_type", "event", "rule_id", "rule_name", "answered"],
             ["messages", "last_at"],
-            [(when(k[0]), *k[1:], n, when(last)) for k, (n, last) in counts.items()],
+            [(k[0], when(k[1]), *k[2:], n, when(last)) for k, (n, last) in counts.items()],
             {
                 "messages": "{t}.messages + excluded.messages",
                 "last_at": greatest + "({t}.last_at, excluded.last_at)",
@@ -191,9 +256,9 @@ def _add(rows: list[tuple], *, using: str) -> None:
         _upsert(
             cursor,
             HandlingHour,
-            ["hour", "bin"],
+            ["account_id", "hour", "bin"],
             ["messages", "min_ms", "max_ms"],
-            [(when(k[0]), k[1], *v) for k, v in handling.items()],
+            [(k[0], when(k[1]), k[2], *v) for k, v in handling.items()],
             {
                 "messages": "{t}.messages + excluded.messages",
                 "min_ms": least + "({t}.min_ms, excluded.min_ms)",
@@ -201,14 +266,27 @@ def _add(rows: list[tuple], *, using: str) -> None:
             },
         )
         _upsert(
-            cursor, FollowerHour, ["hour", "openid"], [], [(when(h), o) for h, o in present], {}
+            cursor,
+            FollowerHour,
+            ["account_id", "openid", "hour"],
+            [],
+            [(a, o, when(h)) for a, h, o in present],
+            {},
+        )
+        _upsert(
+            cursor,
+            FollowerDay,
+            ["account_id", "since", "until"],
+            ["followers"],
+            [(a, when(since), when(until), n) for (a, since, until), n in new_per_day.items()],
+            {"followers": "{t}.followers + excluded.followers"},
         )
         _upsert(
             cursor,
             FollowerFirstSeen,
-            ["openid"],
+            ["account_id", "openid"],
             ["first_seen_at", "first_hour"],
-            [(o, when(at), when(_hour(at))) for o, at in first_seen.items()],
+            [(a, o, when(at), when(_hour(at))) for (a, o), at in first_seen.items()],
             {
                 # Both read the row as it was: the earlier moment wins, and its hour with it.
                 "first_seen_at": least + "({t}.first_seen_at, excluded.first_seen_at)",
@@ -221,10 +299,10 @@ def _add(rows: list[tuple], *, using: str) -> None:
         _upsert(
             cursor,
             TextHour,
-            ["hour", "key", "variant", "rule_id", "openid"],
+            ["account_id", "hour", "key", "variant", "rule_id", "openid"],
             ["messages", "sample", "first_at", "last_at"],
             [
-                (when(k[0]), *k[1:], n, sample, when(first), when(last))
+                (k[0], when(k[1]), *k[2:], n, sample, when(first), when(last))
                 for k, (n, sample, first, last) in texts.items()
             ],
             {
@@ -233,6 +311,40 @@ def _add(rows: list[tuple], *, using: str) -> None:
                 "last_at": greatest + "({t}.last_at, excluded.last_at)",
             },
         )
+    return {(k[0], k[2]) for k in texts}
+
+
+def _new_per_day(present: set[tuple], *, using: str) -> dict[tuple, int]:
+    """Return, per (account, local day start, end), how many of the batch's followers had no
+    FollowerHour row that day before it: what the batch adds to FollowerDay. Call before the
+    batch's FollowerHour rows are written."""
+    tz = timezone.get_default_timezone()
+    bounds: dict[datetime, tuple[datetime, datetime]] = {}
+    per_day: dict[tuple, set[str]] = {}
+    for account_id, hour, openid in present:
+        if hour not in bounds:
+            bounds[hour] = local_day_bounds(timezone.localtime(hour, tz).date())
+        per_day.setdefault((account_id, *bounds[hour]), set()).add(openid)
+    new = {}
+    for (account_id, since, until), openids in per_day.items():
+        ordered = sorted(openids)
+        seen: set[str] = set()
+        for low in range(0, len(ordered), PROBE_CHUNK):
+            seen.update(
+                FollowerHour.objects.using(using)
+                .filter(
+                    account_id=account_id,
+                    openid__in=ordered[low : low + PROBE_CHUNK],
+                    hour__gte=since,
+                    hour__lt=until,
+                )
+                .order_by()
+                .values_list("openid", flat=True)
+                .distinct()
+            )
+        if len(openids) > len(seen):
+            new[(account_id, since, until)] = len(openids) - len(seen)
+    return new
 
 
 def _upsert(cursor, model, key: list[str], values: list[str], rows: list[tuple], update: dict):
