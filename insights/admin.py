@@ -3,8 +3,10 @@
 They hang from the `Report` proxy model: `ReportAdmin.get_urls` adds the pages (the overview
 takes the changelist's place), so the app index lists them under "Insights" and nothing patches
 the admin site. Every page needs a staff login and the view permission on messages; turning an
-unanswered query into a draft rule is a POST that needs the add permission on rules. The numbers
-come from `insights.reports`, the charts from `insights.charts`.
+unanswered query into a draft rule is a POST that needs the add permission on rules. Every number
+is of the official accounts the `account` parameter picks among those the user may see
+(insights.account_choice: another account's id is a 404). The numbers come from
+`insights.reports`, the charts from `insights.charts`.
 """
 
 from datetime import date, timedelta
@@ -15,7 +17,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import transaction
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -23,6 +25,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from insights import reports as insights
+from insights.account_choice import PARAMETER as ACCOUNT_PARAMETER
+from insights.account_choice import AccountChoice, choose_accounts
 from insights.charts import bar_chart, line_chart
 from insights.models import Report
 from replies.admin.display import mark_invisible
@@ -173,7 +177,21 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
 
-    def _context(self, request, *, title: str, page: str, form: PeriodForm | None = None):
+    def _accounts(self, request, data=None) -> AccountChoice:
+        """Return the accounts the page counts; 404 for one the user may not see."""
+        return choose_accounts(request.user, (data or request.GET).get(ACCOUNT_PARAMETER))
+
+    def _context(
+        self,
+        request,
+        *,
+        title: str,
+        page: str,
+        form: PeriodForm | None = None,
+        choice: AccountChoice | None = None,
+    ):
+        account_query = choice.query if choice else ""
+        period_query = "&".join(q for q in (form.query() if form else "", account_query) if q)
         return {
             **self.admin_site.each_context(request),
             "title": title,
@@ -181,8 +199,16 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             "opts": Report._meta,
             "period_form": form,
             "period": form.period() if form else None,
-            "period_query": form.query() if form else "",
-            "period_choices": form.choices() if form else [],
+            # Links between the pages keep the period and the account.
+            "period_query": period_query,
+            "period_fields": [
+                (name, value) for name, value in QueryDict(form.query() if form else "").items()
+            ],
+            "period_choices": [
+                {**c, "query": "&".join(q for q in (c["query"], account_query) if q)}
+                for c in (form.choices() if form else [])
+            ],
+            "account_choice": choice,
             # The pages read the rollups: say how fresh they are ("数据更新于 …").
             "rollups": insights.rollup_status(),
         }
@@ -191,14 +217,17 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
 
     def index_view(self, request):
         self._check(request)
+        choice = self._accounts(request)
         form = PeriodForm.from_request(request)
         period = form.period()
-        span = {"since": period.since, "until": period.until}
+        span = {"since": period.since, "until": period.until, "accounts": choice.accounts}
         traffic = insights.traffic(**span).per_day
         follows = insights.follows_per_day(**span)
         shares = insights.answer_shares(**span)
         context = {
-            **self._context(request, title=gettext("Insights"), page="index", form=form),
+            **self._context(
+                request, title=gettext("Insights"), page="index", form=form, choice=choice
+            ),
             "total": sum(traffic.totals),
             "follows": sum(follows.follows),
             "unfollows": sum(follows.unfollows),
@@ -222,14 +251,16 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
 
     def unanswered_view(self, request):
         self._check(request)
+        choice = self._accounts(request)
         form = PeriodForm.from_request(request)
         period = form.period()
         try:
             limit = min(500, max(10, int(request.GET.get("limit", 100))))
         except ValueError:
             limit = 100
-        report = insights.unanswered_queries(since=period.since, until=period.until, limit=limit)
-        shares = insights.answer_shares(since=period.since, until=period.until)
+        span = {"since": period.since, "until": period.until, "accounts": choice.accounts}
+        report = insights.unanswered_queries(**span, limit=limit)
+        shares = insights.answer_shares(**span)
         changelist = reverse("admin:replies_message_changelist")
         rows = [
             {
@@ -244,7 +275,11 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         ]
         context = {
             **self._context(
-                request, title=gettext("Unanswered queries"), page="unanswered", form=form
+                request,
+                title=gettext("Unanswered queries"),
+                page="unanswered",
+                form=form,
+                choice=choice,
             ),
             "report": report,
             "rows": rows,
@@ -262,10 +297,15 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         if not request.user.has_perm(ADD_RULE_PERMISSION):
             raise PermissionDenied
         keyword = insights.normalize_query(request.POST.get("text", ""))
-        period_form = PeriodForm(QueryDict(request.POST.get("period", "")))
+        selection = QueryDict(request.POST.get("period", ""))
+        choice = self._accounts(request, selection)
+        if choice.accounts == []:  # sees no account: nowhere to put a rule
+            raise Http404(gettext("No such official account."))
+        period_form = PeriodForm(selection)
         period_form.is_valid()
         period = period_form.period()
-        back = f"{reverse('admin:insights_unanswered')}?{period_form.query()}"
+        back_query = "&".join(q for q in (period_form.query(), choice.query) if q)
+        back = f"{reverse('admin:insights_unanswered')}?{back_query}"
         error = _keyword_error(keyword) if keyword else gettext("Enter a keyword.")
         if error:
             messages.error(
@@ -276,7 +316,10 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             return HttpResponseRedirect(back)
         existing = (
             Trigger.objects.filter(
-                kind=Trigger.Kind.KEYWORD, match=Trigger.Match.EXACT, value__iexact=keyword
+                kind=Trigger.Kind.KEYWORD,
+                match=Trigger.Match.EXACT,
+                value__iexact=keyword,
+                rule__in=insights.visible_rules(choice.accounts),
             )
             .select_related("rule")
             .first()
@@ -297,7 +340,11 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         # do not ignore punctuation, so each way it was written becomes an exact keyword too.
         keywords = [keyword]
         variants = insights.query_variants(
-            keyword, since=period.since, until=period.until, limit=MAX_DRAFT_KEYWORDS
+            keyword,
+            since=period.since,
+            until=period.until,
+            limit=MAX_DRAFT_KEYWORDS,
+            accounts=choice.accounts,
         )
         for variant in variants:
             if variant not in keywords and _keyword_error(variant) is None:
@@ -308,8 +355,12 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             # control in a name would reverse every list it is shown in. The trigger keeps the
             # text as followers sent it, or it would not match.
             name = gettext("Draft: %(keyword)s") % {"keyword": mark_invisible(keyword)}
+            # The account the page showed; "all accounts" (superusers only) makes a rule that
+            # answers on every account.
             rule = ReplyRule.objects.create(
-                name=name[: ReplyRule._meta.get_field("name").max_length], enabled=False
+                name=name[: ReplyRule._meta.get_field("name").max_length],
+                enabled=False,
+                account_id=choice.rule_account_id,
             )
             Trigger.objects.bulk_create(
                 [
@@ -335,16 +386,22 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
 
     def rules_view(self, request):
         self._check(request)
+        choice = self._accounts(request)
         form = PeriodForm.from_request(request)
         period = form.period()
-        hits = insights.rule_hits(since=period.since, until=period.until)
+        span = {"since": period.since, "until": period.until, "accounts": choice.accounts}
+        hits = insights.rule_hits(**span)
         now = timezone.now()
-        idle = insights.idle_rules(since=now - timedelta(days=IDLE_DAYS), until=now)
-        shares = insights.answer_shares(since=period.since, until=period.until)
+        idle = insights.idle_rules(
+            since=now - timedelta(days=IDLE_DAYS), until=now, accounts=choice.accounts
+        )
+        shares = insights.answer_shares(**span)
         top = hits.rules[:TOP_RULES]
         labels = [_day_label(d) for d in hits.days]
         context = {
-            **self._context(request, title=gettext("Rule performance"), page="rules", form=form),
+            **self._context(
+                request, title=gettext("Rule performance"), page="rules", form=form, choice=choice
+            ),
             "hits": hits,
             "rule_rows": [
                 (
@@ -386,9 +443,10 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
 
     def traffic_view(self, request):
         self._check(request)
+        choice = self._accounts(request)
         form = PeriodForm.from_request(request)
         period = form.period()
-        span = {"since": period.since, "until": period.until}
+        span = {"since": period.since, "until": period.until, "accounts": choice.accounts}
         report = insights.traffic(**span)
         per_day, per_hour = report.per_day, report.per_hour
         followers = insights.followers_per_day(**span)
@@ -413,7 +471,9 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             for n, day in enumerate(per_day.buckets)
         ]
         context = {
-            **self._context(request, title=gettext("Traffic"), page="traffic", form=form),
+            **self._context(
+                request, title=gettext("Traffic"), page="traffic", form=form, choice=choice
+            ),
             "table": table,
             "series_totals": [
                 (kind_label(kind), sum(counts)) for kind, counts in per_day.series.items()

@@ -225,6 +225,8 @@ class UnansweredReport:
     groups: list[QueryGroup]  # the top ones, most followers first
     total_groups: int
     total_messages: int
+    # Read from what the rollup job keeps for the standard periods (fast), not counted here.
+    kept: bool = False
 
 
 def unanswered_queries(
@@ -242,12 +244,6 @@ def unanswered_queries(
     if kept is not None:
         return kept
     return _counted_unanswered(since=since, until=until, limit=limit, accounts=accounts)
-
-
-def is_kept(*, since: datetime, until: datetime, accounts: Accounts = None) -> bool:
-    """Return whether the unanswered queries of this period are read from the kept totals."""
-    days = query_periods.kept_period(since=since, until=until)
-    return days is not None and query_periods.scope_of(accounts, days=days) is not None
 
 
 def _kept_unanswered(
@@ -275,6 +271,7 @@ def _kept_unanswered(
         ],
         total_groups=groups,
         total_messages=messages,
+        kept=True,
     )
 
 

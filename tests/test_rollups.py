@@ -32,6 +32,8 @@ def utc(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def msg(received_at: datetime, *, created_at=None, openid="o_a", msg_type="text", rule=None, **f):
+    if "account" not in f:
+        f["account_id"] = environment_account_id()
     f.setdefault("rule_name", rule.name if rule else "")
     f.setdefault("reply_type", "text" if f["rule_name"] else "")
     return Message.objects.create(
@@ -286,3 +288,122 @@ def test_the_unanswered_page_reads_in_key_order_only_when_the_period_holds_most_
     year = {"since": now - timedelta(days=366), "until": now}
     assert not reports._covers_most_of_the_history(**month)
     assert reports._covers_most_of_the_history(**year)
+
+
+# --- what the job keeps for the standard periods ------------------------------------------------
+
+
+def _random_texts(accounts, *, now, rules, n=120, seed=5):
+    rng = random.Random(seed)
+    for _ in range(n):
+        msg(
+            now - timedelta(minutes=rng.randrange(100 * 24 * 60)),
+            account=rng.choice(accounts),
+            openid=f"o_{rng.randrange(12)}",
+            content=rng.choice(["价格", "hello", "Hello!", "营业时间", "where", "Where?", "地址"]),
+            rule=rng.choice([None, *rules]),
+        )
+
+
+def _kept_and_counted(accounts):
+    from insights.reports import _counted_unanswered
+
+    for days in (7, 30, 90):
+        period = Period.last_days(days)
+        kept = insights.unanswered_queries(
+            since=period.since, until=period.until, limit=500, accounts=accounts
+        )
+        counted = _counted_unanswered(
+            since=period.since, until=period.until, limit=500, accounts=accounts
+        )
+        yield days, kept, counted
+
+
+def _assert_kept_equals_counted(accounts_list, *, kept=True):
+    for accounts in accounts_list:
+        for days, k, c in _kept_and_counted(accounts):
+            assert k.kept is kept, (accounts, days)
+            assert (k.groups, k.total_groups, k.total_messages) == (
+                c.groups,
+                c.total_groups,
+                c.total_messages,
+            ), (accounts, days)
+
+
+@pytest.fixture
+def two_accounts():
+    from accounts.models import Account
+
+    return [
+        Account.objects.get(pk=environment_account_id()),
+        Account.objects.create(name="B", slug="b-account"),
+    ]
+
+
+def test_kept_unanswered_queries_are_what_the_hourly_rollups_count(two_accounts):
+    now = timezone.now()
+    rules = [
+        make_rule("价格", keywords=["价格"]),
+        make_rule("默认", triggers=[("default", "", "")]),
+    ]
+    _random_texts(two_accounts, now=now, rules=rules)
+    roll_up(batch_size=7)
+    _random_texts(two_accounts, now=now, rules=rules, seed=6)
+    roll_up(batch_size=50)
+    ids = [[a.pk] for a in two_accounts]
+    _assert_kept_equals_counted(ids)
+    # Every account together: kept only while one account alone has unanswered queries.
+    _assert_kept_equals_counted([None], kept=False)
+
+
+def test_a_rule_that_changes_kind_sends_the_page_to_the_hourly_rollups_until_the_job_ran(
+    two_accounts,
+):
+    now = timezone.now()
+    price = make_rule("价格", keywords=["价格"])
+    _random_texts(two_accounts[:1], now=now, rules=[price])
+    roll_up()
+    _assert_kept_equals_counted([[two_accounts[0].pk], None])
+    price.triggers.update(kind="default", value="")  # its answers are unanswered now
+    _assert_kept_equals_counted([[two_accounts[0].pk]], kept=False)
+    roll_up()
+    _assert_kept_equals_counted([[two_accounts[0].pk], None])
+    price.delete()
+    _assert_kept_equals_counted([[two_accounts[0].pk]], kept=True)  # was unanswered already
+
+
+def test_a_new_day_moves_the_kept_periods(two_accounts, monkeypatch):
+    now = timezone.now()
+    _random_texts(two_accounts, now=now, rules=[])
+    roll_up()
+    ids = [[a.pk] for a in two_accounts]
+    _assert_kept_equals_counted(ids)
+    for later in (now + timedelta(days=1), now + timedelta(days=8)):
+        monkeypatch.setattr(timezone, "now", lambda later=later: later)
+        _assert_kept_equals_counted(ids, kept=False)  # yesterday's periods: counted
+        msg(later, account=two_accounts[1], content="new day", openid="o_new")
+        roll_up()
+        _assert_kept_equals_counted(ids)
+
+
+def test_active_followers_per_day_kept_by_the_job_are_the_distinct_followers(two_accounts):
+    now = timezone.now()
+    _random_texts(two_accounts, now=now, rules=[], n=200)
+    roll_up(batch_size=9)
+    period = Period.last_days(100)
+    for accounts in ([a.pk] for a in two_accounts):
+        kept = insights.followers_per_day(since=period.since, until=period.until, accounts=accounts)
+        RollupState.objects.update(time_zone="UTC")  # another zone: counted from FollowerHour
+        counted = insights.followers_per_day(
+            since=period.since, until=period.until, accounts=accounts
+        )
+        RollupState.objects.update(time_zone="Asia/Shanghai")
+        assert kept == counted and sum(kept.active) > 0
+
+
+def test_a_changed_time_zone_recounts_the_days(settings, two_accounts):
+    _around_midnight_utc()
+    settings.TIME_ZONE = "UTC"
+    roll_up()
+    assert RollupState.objects.get().time_zone == "UTC"
+    assert insights.followers_per_day(**span(JAN1, JAN2)).active == [3, 1]
