@@ -8,6 +8,8 @@ reply) instead of making a second one — across every worker and host sharing t
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -460,18 +462,37 @@ def reply_from_columns(row) -> Reply:
 
 
 class RulesetVersion(models.Model):
-    """A counter bumped by every change to rules, triggers or replies.
+    """A counter bumped by every change to rules, triggers or replies, one per account.
 
-    Every worker compares it with the version of the rule index it has in memory and rebuilds
-    when it moved, so an edit reaches all workers and hosts on their next message.
+    The row with no account counts changes to the rules that answer on every account; each
+    account's row counts changes to its own rules. A worker compares the pair (every account,
+    its own) with the one its index for that account was built from and rebuilds when either
+    moved, so an edit reaches all workers and hosts within the staleness bound, and an edit of
+    one account's rule rebuilds no other account's index.
     """
 
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # the unique index below serves it
+        verbose_name=_("official account"),
+        help_text=_("Empty: the rules that answer on every account."),
+    )
     version = models.BigIntegerField(default=0)
     changed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name = _("rule set version")
         verbose_name_plural = _("rule set versions")
+        constraints = [
+            # One row per account and one without: NULLs are distinct in a plain unique index.
+            models.UniqueConstraint(
+                Coalesce("account", Value(0)), name="ruleset_version_one_per_account"
+            ),
+        ]
 
     def __str__(self):
         return f"v{self.version}"

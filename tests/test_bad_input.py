@@ -1,4 +1,5 @@
-"""Every bad request gets a clear 4xx before the costly steps, leaks nothing, stores nothing."""
+"""Every bad request gets a clear 4xx before the costly steps, leaks nothing, stores nothing;
+on each endpoint path (/wechat/ and a stored account's /wechat/<slug>/)."""
 
 import base64
 import time
@@ -9,9 +10,20 @@ from lxml import etree
 from replies.endpoint import views
 from replies.models import Message
 from replies.protocol import compute_signature, decode_aes_key, encrypt_message, transport
+from tests import accounts_helpers
 from tests.conftest import AES_KEY, TOKEN
 
 pytestmark = pytest.mark.django_db
+
+# Fixtures: each endpoint path in turn (/wechat/ and a stored account's /wechat/<slug>/).
+endpoint = accounts_helpers.endpoint
+endpoint_wechat = accounts_helpers.endpoint_wechat
+
+
+@pytest.fixture
+def wechat(endpoint_wechat):
+    """WeChat's servers posting to each endpoint path in turn."""
+    return endpoint_wechat
 
 
 def _plain(wechat, **fields):

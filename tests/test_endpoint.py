@@ -23,10 +23,14 @@ from replies.protocol import (
     parse_xml,
 )
 from replies.rules.choice import ReplyChoice
+from tests import accounts_helpers
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OLD_AES_KEY, OPENID, TOKEN
 from tests.samples import EVENTS, MESSAGES
 
 pytestmark = pytest.mark.django_db
+
+# A fixture: each endpoint path in turn (/wechat/ and a stored account's /wechat/<slug>/).
+endpoint = accounts_helpers.endpoint
 
 
 def verify_query(**overrides):
@@ -41,8 +45,8 @@ def verify_query(**overrides):
     return {k: v for k, v in query.items() if v is not None}
 
 
-def test_url_verification_echoes_echostr_as_plain_text(client):
-    response = client.get(f"/wechat/?{urlencode(verify_query())}")
+def test_url_verification_echoes_echostr_as_plain_text(client, endpoint):
+    response = client.get(f"{endpoint.path}?{urlencode(verify_query())}")
     assert response.status_code == 200
     assert response.content == b"echo-7788"
     assert response["Content-Type"].startswith("text/plain")
@@ -58,31 +62,31 @@ def test_url_verification_echoes_echostr_as_plain_text(client):
         ({"timestamp": "12x"}, 400),
     ],
 )
-def test_url_verification_refuses_bad_requests(client, overrides, status):
-    response = client.get(f"/wechat/?{urlencode(verify_query(**overrides))}")
+def test_url_verification_refuses_bad_requests(client, endpoint, overrides, status):
+    response = client.get(f"{endpoint.path}?{urlencode(verify_query(**overrides))}")
     assert response.status_code == status
     assert b"echo-7788" not in response.content
 
 
-def test_url_verification_refuses_a_stale_timestamp(client):
+def test_url_verification_refuses_a_stale_timestamp(client, endpoint):
     stale = str(int(time.time()) - 301)
     query = verify_query(timestamp=stale, signature=compute_signature(TOKEN, stale, "nonce123"))
-    assert client.get(f"/wechat/?{urlencode(query)}").status_code == 403
+    assert client.get(f"{endpoint.path}?{urlencode(query)}").status_code == 403
 
 
-def test_endpoint_refuses_everything_without_a_token(client, settings):
-    settings.WECHAT_TOKEN = ""
+def test_endpoint_refuses_everything_without_a_token(client, endpoint):
+    endpoint.configure(token="")
     timestamp = str(int(time.time()))
     query = verify_query(
         signature=compute_signature("", timestamp, "nonce123"), timestamp=timestamp
     )
-    response = client.get(f"/wechat/?{urlencode(query)}")
+    response = client.get(f"{endpoint.path}?{urlencode(query)}")
     assert response.status_code == 503
     assert b"echo-7788" not in response.content
 
 
-def test_other_methods_are_not_allowed(client):
-    assert client.put("/wechat/").status_code == 405
+def test_other_methods_are_not_allowed(client, endpoint):
+    assert client.put(endpoint.path).status_code == 405
 
 
 @pytest.mark.parametrize("name", sorted(MESSAGES))

@@ -14,6 +14,9 @@ XML is parsed at most twice (outer envelope and decrypted message), the answer i
 text with no traceback, setting, token, key or echo of the attacker's input, and
 a refused request leaves no Message row. Tests after the table cover what needs two requests
 (replays, WeChat's own retries) or a look inside the server (how much of a body it reads).
+
+Every test runs on each endpoint path: /wechat/ (the environment account) and /wechat/<slug>/
+(a stored account), and a recorded event names the account of the URL.
 """
 
 from __future__ import annotations
@@ -36,9 +39,14 @@ from replies.endpoint import views
 from replies.models import Message, SecurityEvent
 from replies.protocol import compute_signature, decode_aes_key, encrypt_message, messages, parse_xml
 from replies.protocol.client import build_message_xml
+from tests import accounts_helpers
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OLD_AES_KEY, OPENID, TOKEN
 
 pytestmark = pytest.mark.django_db
+
+# Fixtures: each endpoint path in turn (/wechat/ and a stored account's /wechat/<slug>/).
+endpoint = accounts_helpers.endpoint
+endpoint_wechat = accounts_helpers.endpoint_wechat
 
 MARKER = "MARKER7f3a"  # put in hostile input; must never come back in an answer
 LIMIT = 1024 * 1024  # WECHAT_MAX_BODY_BYTES in tests/conftest.py
@@ -223,7 +231,7 @@ def sealed(xml: bytes, *, key: str = AES_KEY, app_id: str = APP_ID) -> str:
 
 
 def aes_unconfigured(wechat, settings):
-    settings.WECHAT_ENCODING_AES_KEY = ""
+    wechat.endpoint.configure(aes_key="")
     return envelope(sealed(FIXED_XML))(wechat, settings)
 
 
@@ -576,6 +584,12 @@ LEAKS = (
 )
 
 
+@pytest.fixture
+def wechat(endpoint_wechat):
+    """WeChat's servers posting to each endpoint path in turn."""
+    return endpoint_wechat
+
+
 @pytest.fixture(autouse=True)
 def unthrottled_security_log(monkeypatch):
     # The per-process throttle (60 events a minute) would drop events across this many cases.
@@ -584,7 +598,7 @@ def unthrottled_security_log(monkeypatch):
 
 def send(wechat, request: Request):
     query = request.query if isinstance(request.query, str) else urlencode(request.query)
-    path = f"/wechat/?{query}"
+    path = f"{wechat.path}?{query}"
     if request.method == "GET":
         return wechat.client.get(path)
     return wechat.client.generic(
@@ -662,6 +676,7 @@ def test_hostile_request(wechat, settings, name, steps):
     assert Message.objects.count() == 0, "a refused request leaves no message"
     codes = list(SecurityEvent.objects.values_list("code", flat=True))
     assert codes == ([case.event] if case.event else []), codes
+    assert set(SecurityEvent.objects.values_list("account", flat=True)) <= {wechat.account_id}
     for event in SecurityEvent.objects.all():
         stored = " ".join(str(value) for value in vars(event).values())
         assert TOKEN not in stored and AES_KEY not in stored and OLD_AES_KEY not in stored
@@ -747,7 +762,7 @@ def test_xinclude_is_not_processed(wechat):
 def test_echostr_is_returned_as_inert_plain_text(wechat):
     query = signed_query() | {"echostr": "<script>alert(1)</script>"}
     del query["openid"]
-    response = wechat.client.get(f"/wechat/?{urlencode(query)}")
+    response = wechat.get(query)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     assert response["X-Content-Type-Options"] == "nosniff"
@@ -759,7 +774,7 @@ def test_security_event_is_recorded_even_with_nul_in_the_query(wechat):
     the security log because the event row cannot be written."""
     query = signed_query() | {"signature": "e" * 40, "openid": "o\x00evil"}
     response = wechat.client.post(
-        f"/wechat/?{urlencode(query)}",
+        f"{wechat.path}?{urlencode(query)}",
         data=message_xml(),
         content_type="text/xml",
         HTTP_USER_AGENT="agent\x00x",
@@ -789,10 +804,10 @@ class CountingInput(io.RawIOBase):
         return n
 
 
-def post_stream(query: dict, stream: CountingInput, content_length: str | None):
+def post_stream(query: dict, stream: CountingInput, content_length: str | None, *, path: str):
     environ = {
         "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/wechat/",
+        "PATH_INFO": path,
         "QUERY_STRING": urlencode(query),
         "CONTENT_TYPE": "text/xml",
         "SERVER_NAME": "127.0.0.1",
@@ -808,9 +823,9 @@ def post_stream(query: dict, stream: CountingInput, content_length: str | None):
     return ClientHandler(enforce_csrf_checks=False)(environ)
 
 
-def test_a_10_mb_body_is_refused_413_before_a_byte_of_it_is_read():
+def test_a_10_mb_body_is_refused_413_before_a_byte_of_it_is_read(endpoint):
     stream = CountingInput(10 * 1024 * 1024)
-    response = post_stream(signed_query(), stream, str(10 * 1024 * 1024))
+    response = post_stream(signed_query(), stream, str(10 * 1024 * 1024), path=endpoint.path)
     assert response.status_code == 413
     assert stream.consumed == 0
 
@@ -823,8 +838,8 @@ def test_a_10_mb_body_is_refused_413_before_a_byte_of_it_is_read():
         ("lots", 400, 0),  # malformed Content-Length
     ],
 )
-def test_a_huge_stream_is_read_no_further_than_the_limit(declared, status, most):
+def test_a_huge_stream_is_read_no_further_than_the_limit(endpoint, declared, status, most):
     stream = CountingInput(10 * 1024 * 1024)
-    response = post_stream(signed_query(), stream, declared)
+    response = post_stream(signed_query(), stream, declared, path=endpoint.path)
     assert response.status_code == status
     assert stream.consumed <= most

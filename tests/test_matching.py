@@ -6,6 +6,7 @@ from uuid import uuid4
 import pytest
 from django.utils import timezone
 
+from accounts.environment import environment_account_id
 from replies.models import Message, ReplyRule, RulesetVersion
 from replies.protocol import parse_xml
 from replies.rules import ruleset as matching
@@ -211,13 +212,16 @@ def test_shared_cache_carries_the_version(wechat, settings):
     }
     from django.core.cache import cache
 
+    shared = matching.version_cache_key(None)  # the counter of rules for every account
+    own = matching.version_cache_key(environment_account_id())
     try:
-        assert cache.get(matching.VERSION_CACHE_KEY) is None
+        assert cache.get(shared) is None
         make_rule(keywords=["hi"], text="v1")
         assert reply_to(wechat, Content="hi")["Content"] == "v1"
-        assert cache.get(matching.VERSION_CACHE_KEY) == RulesetVersion.objects.get().version
+        assert cache.get(shared) == RulesetVersion.objects.get(account=None).version
+        assert cache.get(own) == 0  # no rule of the account's own yet
     finally:
-        cache.delete(matching.VERSION_CACHE_KEY)
+        cache.delete_many([shared, own])
 
 
 def test_unreachable_database_keeps_the_last_index(monkeypatch):
@@ -226,7 +230,7 @@ def test_unreachable_database_keeps_the_last_index(monkeypatch):
     make_rule(keywords=["hi"], text="v1")
     index = matching.get_rule_index()
 
-    def broken():
+    def broken(**_):
         raise DatabaseError("down")
 
     monkeypatch.setattr(matching, "current_ruleset_version", broken)

@@ -1,4 +1,5 @@
-"""The production WSGI application: WeChat's requests skip the middleware, the rest keep it."""
+"""The production WSGI application: WeChat's requests skip the middleware, the rest keep it;
+on each endpoint path (/wechat/ and a stored account's /wechat/<slug>/)."""
 
 import hashlib
 import io
@@ -8,8 +9,12 @@ import pytest
 
 from replies.models import Message
 from replies.protocol.client import build_message_xml
+from tests import accounts_helpers
 from tests.conftest import TOKEN
 from tests.factories import make_rule
+
+# A fixture: each endpoint path in turn (/wechat/ and a stored account's /wechat/<slug>/).
+endpoint = accounts_helpers.endpoint
 
 
 def call(application, path, *, method="GET", query="", body=b"", host="localhost"):
@@ -59,7 +64,7 @@ def application():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_message_through_the_short_road_is_stored_and_answered(application, settings):
+def test_a_message_through_the_short_road_is_stored_and_answered(application, settings, endpoint):
     settings.ALLOWED_HOSTS = ["localhost"]
     make_rule("hi", keywords=["hi"], text="hello")
     xml = build_message_xml(
@@ -71,19 +76,19 @@ def test_a_message_through_the_short_road_is_stored_and_answered(application, se
         MsgId=42,
     )
     status, headers, content = call(
-        application, "/wechat/", method="POST", query=signed_query(), body=xml
+        application, endpoint.path, method="POST", query=signed_query(), body=xml
     )
     assert status == 200 and b"hello" in content
     assert headers["X-Content-Type-Options"] == "nosniff"
     # No middleware ran: none of the headers SecurityMiddleware and XFrameOptionsMiddleware add.
     assert "X-Frame-Options" not in headers and "Referrer-Policy" not in headers
-    assert Message.objects.filter(msg_id="42").exists()
+    assert Message.objects.filter(msg_id="42", account=endpoint.account_id).exists()
 
 
 @pytest.mark.django_db
-def test_the_short_road_still_refuses_an_unknown_host(application, settings):
+def test_the_short_road_still_refuses_an_unknown_host(application, settings, endpoint):
     settings.ALLOWED_HOSTS = ["wx.example.com"]
-    status, _, _ = call(application, "/wechat/", query=signed_query(), host="evil.example")
+    status, _, _ = call(application, endpoint.path, query=signed_query(), host="evil.example")
     assert status == 400
 
 
@@ -97,10 +102,38 @@ def test_other_paths_keep_the_middleware(application, settings):
 
 
 @pytest.mark.django_db
-def test_verification_get_takes_the_short_road(application, settings):
+def test_verification_get_takes_the_short_road(application, settings, endpoint):
     settings.ALLOWED_HOSTS = ["localhost"]
     status, headers, content = call(
-        application, "/wechat", query=signed_query() + "&echostr=abc123"
+        application, endpoint.path.rstrip("/"), query=signed_query() + "&echostr=abc123"
     )
     assert (status, content) == (200, b"abc123")
     assert "Content-Security-Policy" not in headers
+
+
+@pytest.mark.parametrize(
+    "path, short",
+    [
+        ("/wechat", True),
+        ("/wechat/", True),
+        ("/wechat/shop-a/", True),
+        ("/wechat/no-such-account", True),
+        ("/wechat-admin/", False),
+        ("/wechatx", False),
+        ("/admin/wechat/", False),
+        ("/", False),
+    ],
+)
+def test_every_path_under_wechat_and_only_those_take_the_short_road(path, short):
+    from wxsite.wsgi import EndpointRouter
+
+    router = EndpointRouter(site=lambda *_: "site", endpoint=lambda *_: "endpoint")
+    assert router({"PATH_INFO": path}, None) == ("endpoint" if short else "site")
+
+
+@pytest.mark.django_db
+def test_an_unknown_account_on_the_short_road_is_a_short_404(application, settings):
+    settings.ALLOWED_HOSTS = ["localhost"]
+    status, headers, content = call(application, "/wechat/no-such-account/", query=signed_query())
+    assert status == 404 and headers["Content-Type"].startswith("text/plain")
+    assert len(content) < 100

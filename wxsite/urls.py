@@ -1,4 +1,5 @@
-"""URLs: the WeChat endpoint, the health check and the admin (its path is configurable)."""
+"""URLs: the WeChat endpoint (one path per account), the health check and the admin (its path is
+configurable)."""
 
 from csp.decorators import csp_exempt
 from django.conf import settings
@@ -14,8 +15,12 @@ wechat = csp_exempt()(views.wechat)
 healthz = csp_exempt()(views.healthz)
 
 urlpatterns = [
+    # The environment account, where WeChat's console has always pointed.
     path("wechat/", wechat, name="wechat"),
     path("wechat", wechat),
+    # A stored account (accounts.Account.endpoint_path); the view answers an unknown slug 404.
+    path("wechat/<str:slug>/", wechat, name="wechat-account"),
+    path("wechat/<str:slug>", wechat),
     path("healthz", healthz, name="healthz"),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

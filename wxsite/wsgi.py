@@ -3,7 +3,8 @@
 WeChat's requests take a shorter road than the admin's. The endpoint uses none of the middleware
 (sessions, authentication, CSRF (it is exempt), locale, messages, static files, the admin's
 Content-Security-Policy), and running it cost a tenth of the endpoint's throughput; so
-`/wechat/` goes to a Django handler with no middleware, and everything else to the usual one.
+`/wechat/` and every path under it (`/wechat/<slug>/`, one per account) go to a Django handler
+with no middleware, and everything else to the usual one.
 The short road keeps what matters for the endpoint: Django's request signals (database
 connections are reused and closed as usual), host validation (an unknown Host is a 400, as
 CommonMiddleware makes it) and nosniff on the answer.
@@ -17,8 +18,10 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wxsite.settings")
 
-# The endpoint's paths, as wxsite/urls.py routes them.
-ENDPOINT_PATHS = frozenset({"/wechat/", "/wechat"})
+# The endpoint's paths, as wxsite/urls.py routes them: "/wechat", "/wechat/" and
+# "/wechat/<slug>/". A prefix, not a set of paths: accounts are added while the server runs.
+ENDPOINT = "/wechat"
+ENDPOINT_PREFIX = "/wechat/"
 
 
 class EndpointHandler(WSGIHandler):
@@ -45,9 +48,14 @@ class EndpointRouter:
         self.endpoint = endpoint
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") in ENDPOINT_PATHS:
+        if _is_endpoint(environ.get("PATH_INFO", "")):
             return self.endpoint(environ, start_response)
         return self.site(environ, start_response)
+
+
+def _is_endpoint(path: str) -> bool:
+    """Return whether `path` is the endpoint's: /wechat or under /wechat/ (not /wechat-admin/)."""
+    return path.startswith(ENDPOINT_PREFIX) or path == ENDPOINT
 
 
 application = EndpointRouter(site=get_wsgi_application(), endpoint=EndpointHandler())

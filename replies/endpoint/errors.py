@@ -2,8 +2,9 @@
 
 The protocol's errors (bad signature, hostile XML …) live in replies.protocol.exceptions; these
 are the ones the endpoint adds on top: a policy refusal, a replayed signed query, storage that
-cannot keep a message, a database that answers but is not set up. Each is a `WeChatError`, so
-the view turns any of them into a short answer with its status and a log line.
+cannot keep a message, a database that answers but is not set up, a URL naming no account or an
+account whose secrets cannot be read. Each is a `WeChatError`, so the view turns any of them
+into a short answer with its status and a log line.
 
 `is_outage()` is the one place that decides what the spool is for. A database that cannot be
 reached, times out or is locked (OperationalError, InterfaceError) is an outage: the message is
@@ -17,10 +18,12 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from replies.protocol import WeChatError
 
 __all__ = [
+    "AccountUnavailable",
     "DatabaseMisconfigured",
     "PlaintextRefused",
     "ReplayedRequest",
     "StorageUnavailable",
+    "UnknownAccount",
     "is_outage",
 ]
 
@@ -56,6 +59,23 @@ class DatabaseMisconfigured(WeChatError):
     code = "database_misconfigured"
     status = 503
     default_message = "The database schema is not ready; run manage.py migrate."
+
+
+class UnknownAccount(WeChatError):
+    """/wechat/<slug>/ names no account we serve."""
+
+    code = "unknown_account"
+    status = 404
+    default_message = "No official account answers at this URL."
+
+
+class AccountUnavailable(WeChatError):
+    """The URL's account exists but its secrets cannot be read now (no key decrypts them, or
+    the database could not be asked for them): WeChat retries."""
+
+    code = "account_unavailable"
+    status = 503
+    default_message = "This account cannot answer right now; please retry."
 
 
 # SQLite reports a missing table or column as an OperationalError, the class it also uses for

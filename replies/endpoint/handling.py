@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from replies.endpoint.account_lookup import EndpointAccount
 from replies.endpoint.deadline import database_deadline
 from replies.endpoint.errors import (
     DatabaseMisconfigured,
@@ -56,8 +57,12 @@ class HandledMessage:
     spooled: bool = False
 
 
-def dedup_key_for(message: IncomingMessage) -> str:
+def dedup_key_for(message: IncomingMessage, *, key_scope: str = "") -> str:
     """Return the key shared by WeChat's retries of `message` and by nothing else.
+
+    `key_scope` is the account's (EndpointAccount.key_scope): "" for the environment account,
+    whose keys are as they were before there were several accounts; another account's id keeps
+    two accounts' messages apart even if their ids, senders and times were alike.
 
     Messages: MsgId + FromUserName + CreateTime (MsgId alone has collided across followers).
     Events: FromUserName + CreateTime + Event + EventKey, plus MsgID where the event has one
@@ -78,16 +83,23 @@ def dedup_key_for(message: IncomingMessage) -> str:
     else:
         content = repr(sorted(message.fields.items()))
         parts = ("u", message.from_user, str(message.create_time), message.msg_type, content)
+    if key_scope:
+        parts = (key_scope, *parts)
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
 
 
-def request_key_for(opened: OpenedRequest) -> str:
-    """Return the key of the signed query (timestamp + nonce) that carried the message."""
-    return hashlib.sha1(f"{opened.timestamp}\x1f{opened.nonce}".encode()).hexdigest()
+def request_key_for(opened: OpenedRequest, *, key_scope: str = "") -> str:
+    """Return the key of the signed query (timestamp + nonce) that carried the message, on the
+    account `key_scope` names (see dedup_key_for): another account signs with another token."""
+    scope = f"{key_scope}\x1f" if key_scope else ""
+    return hashlib.sha1(f"{scope}{opened.timestamp}\x1f{opened.nonce}".encode()).hexdigest()
 
 
-def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
-    """Store the message with its reply and return what to answer WeChat.
+def handle_message(
+    *, opened: OpenedRequest, account: EndpointAccount, started: float
+) -> HandledMessage:
+    """Store the message on `account` with its reply (from that account's rules) and return
+    what to answer WeChat.
 
     `started` is the time.perf_counter() value when the request arrived, for the stored
     handling time and the database deadline (WECHAT_DATABASE_DEADLINE seconds after it).
@@ -100,16 +112,21 @@ def handle_message(*, opened: OpenedRequest, started: float) -> HandledMessage:
     try:
         # An outage is handled inside (the index in memory answers); only a schema fault
         # comes out here.
-        choice = choose_reply(message, now=now, deadline_at=deadline_at)
+        choice = choose_reply(
+            message, now=now, account_id=account.account_id, deadline_at=deadline_at
+        )
     except DatabaseError as error:
         raise _schema_not_ready(error, dedup_key_for(message)) from error
-    row = _row_for(opened, choice, now=now)
+    row = _row_for(opened, choice, account=account, now=now)
     # Empty but for "reply all" rules: every other message stays one INSERT.
     followups = followup_specs(choice.followups, openid=row.openid) if choice else []
     row.handling_ms = round((time.perf_counter() - started) * 1000, 3)
     spooled = spooled_reply(row)
     if spooled is not None:  # a retry of a message kept in the spool during an outage
         return _handled(message, spooled, duplicate=True, spooled=True)
+    if row.account_id is None:
+        # The environment account's id could not be read a moment ago: the database is down.
+        return _spool(row, message, followups)
     try:
         with database_deadline(deadline_at):
             if followups:
@@ -133,16 +150,20 @@ def _insert_with_followups(row: Message, followups: list[dict]) -> None:
         store_followups(row, followups, rule_id=row.rule_id, rule_name=row.rule_name)
 
 
-def _row_for(opened: OpenedRequest, choice: ReplyChoice | None, *, now: datetime) -> Message:
-    """Return the unsaved Message row for `opened`, with the reply `choice` rendered into it."""
+def _row_for(
+    opened: OpenedRequest, choice: ReplyChoice | None, *, account: EndpointAccount, now: datetime
+) -> Message:
+    """Return the unsaved Message row for `opened` on `account`, with the reply `choice`
+    rendered into it."""
     message = opened.message
     reply_xml, reply_type, summary = "", "", ""
     if choice is not None:
         reply_xml = render_choice(choice, message, now=now)
         reply_type, summary = choice.reply.msg_type, summarize_reply(choice.reply)
     return Message(
-        dedup_key=dedup_key_for(message),
-        request_key=request_key_for(opened),
+        account_id=account.account_id,
+        dedup_key=dedup_key_for(message, key_scope=account.key_scope),
+        request_key=request_key_for(opened, key_scope=account.key_scope),
         mode=opened.mode,
         raw_xml=opened.raw_text,
         decrypted_xml=opened.decrypted_text,

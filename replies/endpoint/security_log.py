@@ -1,11 +1,12 @@
 """Record refused requests that look like attacks, for the admin's security log.
 
-Signature failures, replays, stale timestamps, decryption failures and hostile XML are kept
-as SecurityEvent rows; plain malformed input is only logged. Every such request is counted,
-none is dropped: one row per source address (an IPv6 /64, which one host can fill), check and
-minute keeps the first request's detail, and each repeat adds one to its `count` with a single
-UPDATE. A flood from one address therefore costs one row, and the one request from elsewhere
-that matters still gets its own row with its detail.
+Signature failures, replays, stale timestamps, decryption failures, hostile XML and URLs naming
+no account (someone guessing /wechat/<slug>/) are kept as SecurityEvent rows, each with the
+account whose URL was called; plain malformed input is only logged. Every such request is
+counted, none is dropped: one row per source address (an IPv6 /64, which one host can fill),
+check, account and minute keeps the first request's detail, and each repeat adds one to its
+`count` with a single UPDATE. A flood from one address therefore costs one row, and the one
+request from elsewhere that matters still gets its own row with its detail.
 
 New rows are budgeted per worker (MAX_EVENTS_PER_MINUTE a minute): an attacker holding many
 addresses cannot turn a flood into as many rows. Past the budget, requests are counted in one
@@ -24,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from replies.endpoint.deadline import database_deadline
-from replies.endpoint.errors import ReplayedRequest, is_outage
+from replies.endpoint.errors import ReplayedRequest, UnknownAccount, is_outage
 from replies.models import SecurityEvent
 from replies.protocol import (
     DecryptError,
@@ -38,6 +39,7 @@ from replies.protocol import (
 logger = logging.getLogger("replies.security")
 
 RECORDED = (
+    UnknownAccount,
     InvalidSignature,
     StaleTimestamp,
     DecryptError,
@@ -102,17 +104,21 @@ def _address(value: str) -> tuple[str | None, str]:
     return str(address), str(address)
 
 
-def _bucket(minute: datetime, code: str, source: str) -> str:
-    return _clean(f"{minute:%Y-%m-%dT%H:%M}|{code}|{source}", 120)
+def _bucket(minute: datetime, code: str, source: str, account_id: int | None) -> str:
+    account = "-" if account_id is None else account_id
+    return _clean(f"{minute:%Y-%m-%dT%H:%M}|{code}|{source}|{account}", 120)
 
 
-def record_security_event(*, request, error: WeChatError, body: bytes = b"") -> None:
-    """Count `error` in the security log when it matters; never raise."""
+def record_security_event(
+    *, request, error: WeChatError, body: bytes = b"", account_id: int | None = None
+) -> None:
+    """Count `error` in the security log when it matters, on the account whose URL was called
+    (None: a URL naming no account); never raise."""
     if not is_security_relevant(error):
         return
     try:
         with database_deadline(time.perf_counter() + RECORD_DEADLINE):
-            _count_event(request=request, error=error, body=body)
+            _count_event(request=request, error=error, body=body, account_id=account_id)
     except DatabaseError as failure:
         if is_outage(failure):
             logger.warning("security event %s not recorded: database unavailable", error.code)
@@ -125,23 +131,24 @@ def record_security_event(*, request, error: WeChatError, body: bytes = b"") -> 
             )
 
 
-def _count_event(*, request, error: WeChatError, body: bytes) -> None:
+def _count_event(*, request, error: WeChatError, body: bytes, account_id: int | None) -> None:
     """Add one to this request's row, creating it (or the overflow row) when it is the first."""
     now = timezone.now()
     minute = now.replace(second=0, microsecond=0)
     code = _clean(error.code, 40)
     ip, source = _address(request.META.get("REMOTE_ADDR") or "")
-    bucket = _bucket(minute, code, source)
+    bucket = _bucket(minute, code, source, account_id)
     if _add_repeat(bucket, now):
         return
+    detail = {"account_id": account_id}
     if _throttle.allow():
-        detail = _detail(request=request, error=error, body=body, code=code, ip=ip)
+        detail |= _detail(request=request, error=error, body=body, code=code, ip=ip)
         if _create(bucket, now, detail) or _add_repeat(bucket, now):
             return
-    overflow = _bucket(minute, code, "overflow")
+    overflow = _bucket(minute, code, "overflow", account_id)
     if _add_repeat(overflow, now):
         return
-    detail = _detail(request=request, error=error, body=body, code=code, ip=ip)
+    detail |= _detail(request=request, error=error, body=body, code=code, ip=ip)
     if not _create(overflow, now, {**detail, "overflow": True}):
         _add_repeat(overflow, now)  # another worker created it a moment ago
 

@@ -21,6 +21,10 @@ neither the stored row nor the spooled message is lost and a person decides whic
 Markers stay until the signed query is long past the timestamp window (nothing can reuse it
 then), and replay removes them after that.
 
+Each file names the account the message came to (`account_id`, a stored account's id also in
+the dedup key and the request key, so two accounts' files never share a name); replay stores
+the message there.
+
 A "reply all" rule's follow-ups are spooled with their message (the customer-service bodies the
 rule chose, under "followups"), and replay stores them in the outbox in the transaction that
 stores the message: they go out after the outage, as chosen when the message came, whatever
@@ -109,11 +113,16 @@ def _row_to_json(row: Message) -> dict:
 
 
 def _row_from_json(data: dict) -> Message:
+    """Return the unsaved row of a spooled message. A file spooled before there were several
+    accounts, or while the environment account's id could not be read, names no account: its
+    message came to /wechat/, so it goes to the environment account (the column's default)."""
     fields = {}
     for field in Message._meta.concrete_fields:
         if field.primary_key or field.attname not in data:
             continue
         value = data[field.attname]
+        if field.attname == "account_id" and value is None:
+            continue
         if value is not None and field.get_internal_type() == "DateTimeField":
             value = datetime.fromisoformat(value)
         fields[field.attname] = value
@@ -400,6 +409,7 @@ def _keep_conflict(path: Path, row: Message, stored: Message) -> None:
     SpoolConflict.objects.get_or_create(
         file_name=name,
         defaults={
+            "account_id": row.account_id,
             "kind": kind,
             "dedup_key": row.dedup_key,
             "request_key": row.request_key or "",

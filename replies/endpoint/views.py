@@ -1,7 +1,8 @@
 """HTTP views: the WeChat endpoint and the health check. Orchestration only.
 
-The protocol steps live in replies.protocol (verify, decrypt, parse, seal), the database steps
-in replies.endpoint.handling; a view reads the request, calls them in order and turns our typed
+The account the URL names and its credentials come from replies.endpoint.account_lookup, the
+protocol steps from replies.protocol (verify, decrypt, parse, seal), the database steps from
+replies.endpoint.handling; a view reads the request, calls them in order and turns our typed
 errors into a short 4xx with a log line (and, for what looks like an attack, a security event).
 """
 
@@ -9,12 +10,14 @@ import logging
 import secrets
 import time
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
-from replies.endpoint.config import get_credentials, get_limits
+from replies.endpoint.account_lookup import EndpointAccount, environment_account, stored_account
+from replies.endpoint.config import get_limits
 from replies.endpoint.errors import PlaintextRefused
 from replies.endpoint.handling import handle_message
 from replies.endpoint.security_log import record_security_event
@@ -34,20 +37,25 @@ TEXT = "text/plain; charset=utf-8"
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def wechat(request):
-    """Answer WeChat: URL verification on GET, a message or event on POST."""
+def wechat(request, slug: str | None = None):
+    """Answer WeChat for the environment account (/wechat/) or the stored account `slug`
+    (/wechat/<slug>/): URL verification on GET, a message or event on POST."""
     started = time.perf_counter()
     body = b""
+    account = None
     try:
-        credentials, limits = get_credentials(), get_limits()
+        deadline_at = started + settings.WECHAT_DATABASE_DEADLINE
+        if slug is None:
+            account = environment_account(deadline_at=deadline_at)
+        else:
+            account = stored_account(slug, deadline_at=deadline_at)
+        limits = get_limits()
         if request.method == "GET":
-            return _verify_url(request, credentials=credentials, limits=limits)
+            return _verify_url(request, credentials=account.credentials, limits=limits)
         body = read_body(request, limit=limits.max_body_bytes)
-        return _answer_message(
-            request, body=body, credentials=credentials, limits=limits, started=started
-        )
+        return _answer_message(request, body=body, account=account, limits=limits, started=started)
     except WeChatError as error:
-        return _refuse(request, error=error, body=body)
+        return _refuse(request, error=error, body=body, account=account)
 
 
 def _verify_url(request, *, credentials, limits) -> HttpResponse:
@@ -61,8 +69,11 @@ def _verify_url(request, *, credentials, limits) -> HttpResponse:
     return HttpResponse(echostr, content_type=TEXT)
 
 
-def _answer_message(request, *, body: bytes, credentials, limits, started: float) -> HttpResponse:
+def _answer_message(
+    request, *, body: bytes, account: EndpointAccount, limits, started: float
+) -> HttpResponse:
     """Open, store and answer one message; our typed errors propagate to the view."""
+    credentials = account.credentials
     opened = open_request(
         query=request.GET,
         body=body,
@@ -72,7 +83,7 @@ def _answer_message(request, *, body: bytes, credentials, limits, started: float
     )
     if limits.require_encryption and opened.mode == "plain":
         raise PlaintextRefused()
-    handled = handle_message(opened=opened, started=started)
+    handled = handle_message(opened=opened, account=account, started=started)
     answer = seal_reply(
         reply_xml=handled.reply_xml,
         opened=opened,
@@ -81,7 +92,9 @@ def _answer_message(request, *, body: bytes, credentials, limits, started: float
         nonce=str(secrets.randbelow(10**10)),
     )
     logger.info(
-        "wechat mode=%s type=%s event=%s rule=%s reply=%s duplicate=%d spooled=%d ms=%.1f",
+        "wechat account=%s mode=%s type=%s event=%s rule=%s reply=%s duplicate=%d spooled=%d "
+        "ms=%.1f",
+        account.slug,
         opened.mode,
         handled.msg_type,
         handled.event or "-",
@@ -96,15 +109,20 @@ def _answer_message(request, *, body: bytes, credentials, limits, started: float
     return HttpResponse(answer, content_type="application/xml; charset=utf-8")
 
 
-def _refuse(request, *, error: WeChatError, body: bytes) -> HttpResponse:
+def _refuse(
+    request, *, error: WeChatError, body: bytes, account: EndpointAccount | None
+) -> HttpResponse:
     logger.warning(
-        "wechat refused status=%s code=%s reason=%r ip=%s",
+        "wechat refused account=%s status=%s code=%s reason=%r ip=%s",
+        account.slug if account else "-",
         error.status,
         error.code,
         error.message,
         request.META.get("REMOTE_ADDR", ""),
     )
-    record_security_event(request=request, error=error, body=body)
+    record_security_event(
+        request=request, error=error, body=body, account_id=account.account_id if account else None
+    )
     return HttpResponse(error.message, status=error.status, content_type=TEXT)
 
 

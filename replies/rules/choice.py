@@ -92,16 +92,24 @@ def render_choice(choice: ReplyChoice, message: IncomingMessage, *, now: datetim
 
 
 def choose_reply(
-    message: IncomingMessage, *, now: datetime, deadline_at: float | None = None
+    message: IncomingMessage,
+    *,
+    now: datetime,
+    account_id: int | None = None,
+    deadline_at: float | None = None,
 ) -> ReplyChoice | None:
-    """Return the reply to send to `message`, or None to answer `success` (no reply)."""
-    index = get_rule_index(deadline_at=deadline_at)
+    """Return the reply to send to `message` on account `account_id` (None: the environment
+    account), or None to answer `success` (no reply)."""
+    index = get_rule_index(account_id=account_id, deadline_at=deadline_at)
     return _choose(index, query_for(message), now=timezone.localtime(now))[1]
 
 
-def explain_choice(message: IncomingMessage, *, now: datetime) -> Explanation:
-    """Return what `choose_reply` decides for `message` at `now`, with every rule that matched."""
-    index = get_rule_index()
+def explain_choice(
+    message: IncomingMessage, *, now: datetime, account_id: int | None = None
+) -> Explanation:
+    """Return what `choose_reply` decides for `message` on account `account_id` (None: the
+    environment account) at `now`, with every rule that matched."""
+    index = get_rule_index(account_id=account_id)
     local = timezone.localtime(now)
     query = query_for(message)
     winner, choice = _choose(index, query, now=local)

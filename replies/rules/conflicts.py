@@ -3,6 +3,11 @@ that can never answer because an earlier one always wins.
 
 Warnings, not errors: two rules sharing a keyword can be deliberate (one scheduled, one not), so
 the admin saves the rule and shows these next to it.
+
+Per account: a rule of one account meets its account's rules and the every-account ones, never
+another account's. An every-account rule shares triggers with the rules of any account, but is
+only said never to answer when another every-account rule always wins over it: on an account
+without rules of its own it would still answer.
 """
 
 from django.utils.translation import gettext as _
@@ -28,12 +33,19 @@ from replies.rules.index import (
 
 
 def warnings_for(rule_id: int, specs: list[RuleSpec], *, now) -> list[str]:
-    """Return the warnings for rule `rule_id` among the enabled rules `specs`."""
+    """Return the warnings for rule `rule_id` among the enabled rules `specs` (of any account:
+    the ones that never answer on the rule's account are left out here)."""
     target = next((spec for spec in specs if spec.id == rule_id), None)
     if target is None:  # disabled: it answers nothing, so it conflicts with nothing
         return []
-    found = _shared_triggers(target, specs)
-    shadow = _shadowing_rule(target, specs, now=now)
+    if target.account_id is None:
+        rivals = specs
+        shadowing = [spec for spec in specs if spec.account_id is None]
+    else:
+        rivals = [spec for spec in specs if spec.account_id in (None, target.account_id)]
+        shadowing = rivals
+    found = _shared_triggers(target, rivals)
+    shadow = _shadowing_rule(target, shadowing, now=now)
     if shadow is not None:
         found.append(
             _(

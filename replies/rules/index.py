@@ -163,6 +163,7 @@ class RuleSpec:
     created_at: datetime
     triggers: tuple[Trigger, ...]
     schedule: Schedule | None = None
+    account_id: int | None = None  # the account it answers on; None: every account
     # Replies may be unhashable and long: keep them out of hashing, equality and logs.
     payload: Any = field(default=None, compare=False, repr=False)
 
