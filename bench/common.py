@@ -27,6 +27,10 @@ TOKEN = "benchtoken"  # noqa: S105 - a benchmark token, not a secret
 APP_ID = "wx2c2769f8efd9abc2"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 ACCOUNT = "gh_0123456789ab"
+# A stored official account with the same credentials, answering at /wechat/<BENCH_SLUG>/: its
+# secrets are encrypted with this benchmark-only Fernet key (base64 of 32 known bytes).
+BENCH_SLUG = "bench"
+SECRETS_KEY = "d3hzaXRlLWJlbmNoLW5vdC1hLXNlY3JldC1rZXktMzI="  # noqa: S105 - not a secret
 # The keyword the small rule set answers, and what it answers with.
 KEYWORD = "营业时间"
 KEYWORD_REPLY = "每天 9:00-21:00 营业，欢迎光临。"
@@ -50,6 +54,7 @@ def wechat_env() -> dict[str, str]:
         "WECHAT_TOKEN": TOKEN,
         "WECHAT_APP_ID": APP_ID,
         "WECHAT_ENCODING_AES_KEY": AES_KEY,
+        "WECHAT_SECRETS_KEYS": SECRETS_KEY,
         "DJANGO_SECRET_KEY": "bench-not-secret-" + "x" * 40,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }

@@ -170,7 +170,7 @@ def _value_makers(rule_ids: list[int]):
             "dedup_key": hashlib.sha1(b"m%d" % number).hexdigest(),
             "request_key": hashlib.sha1(b"r%d" % number).hexdigest(),
             "mode": "aes" if rng.random() < 0.8 else "plain",
-            "account": ACCOUNT,
+            "to_user": ACCOUNT,  # account_id: the column's default, the environment account
             "openid": openid,
             "msg_type": msg_type,
             "event": event,

@@ -29,6 +29,7 @@ from bench.common import (
     AES_KEY,
     APP_ID,
     BENCH_DIR,
+    BENCH_SLUG,
     KEYWORD_REPLY,
     PEERS_VENV,
     ROOT,
@@ -164,20 +165,29 @@ def all_targets() -> list[Target]:
                 database=floor_db,
             )
         )
-        for mode, ruleset, texts, expect, label in (
-            ("plain", "small", small_texts, KEYWORD_REPLY, "plaintext, keyword rule"),
-            ("aes", "small", small_texts, KEYWORD_REPLY, "safe mode (AES), keyword rule"),
-            ("plain", "10k", ten_k_texts, "<Content>", "plaintext, 10,000 rules"),
+        for key, mode, ruleset, texts, expect, label, path in (
+            ("", "plain", "small", small_texts, KEYWORD_REPLY, "plaintext, keyword rule", ""),
+            ("", "aes", "small", small_texts, KEYWORD_REPLY, "safe mode (AES), keyword rule", ""),
+            ("", "plain", "10k", ten_k_texts, "<Content>", "plaintext, 10,000 rules", ""),
+            (
+                "account-",
+                "plain",
+                "small",
+                small_texts,
+                KEYWORD_REPLY,
+                f"/wechat/{BENCH_SLUG}/ (a stored account), plaintext, keyword rule",
+                f"/wechat/{BENCH_SLUG}/",
+            ),
         ):
             database = _wxsite_db(engine, ruleset)
             targets.append(
                 Target(
-                    key=f"wxsite-{mode}-{ruleset}-{engine}",
+                    key=f"wxsite-{key}{mode}-{ruleset}-{engine}",
                     label=f"wxsite {label} ({database.label})",
                     group="wxsite",
                     app="wxsite.wsgi",
                     python=python,
-                    path="/wechat/",
+                    path=path or "/wechat/",
                     mode=mode,
                     texts=texts,
                     expect=expect,

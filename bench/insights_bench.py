@@ -45,6 +45,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from accounts.environment import environment_account_id  # noqa: E402
 from insights.management.commands.rollup_insights import roll_up  # noqa: E402
 from insights.models import TextHour  # noqa: E402
 from replies.models import Message  # noqa: E402
@@ -86,7 +87,8 @@ def fill(rows: int, *, followers: int, start: int = 0, end: datetime) -> None:
     table = connection.ops.quote_name(Message._meta.db_table)
     columns = [
         "dedup_key",
-        "account",
+        "account_id",
+        "to_user",
         "openid",
         "msg_type",
         "created_at",
@@ -97,13 +99,14 @@ def fill(rows: int, *, followers: int, start: int = 0, end: datetime) -> None:
         *TEXT_COLUMNS,
     ]
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    account_id = environment_account_id()  # the log of the account /wechat/ serves
     empties = ", ".join("''" for _ in TEXT_COLUMNS)
     if connection.vendor == "postgresql":
         for low in range(start + 1, start + rows + 1, PG_CHUNK):
             high = min(low + PG_CHUNK - 1, start + rows)
             sql = (
                 f"INSERT INTO {table} ({names}) "  # noqa: S608 - names only
-                "SELECT 'bench-' || g, 'gh_0123456789ab', 'o_' || (g %% %s), 'text', "
+                "SELECT 'bench-' || g, %s, 'gh_0123456789ab', 'o_' || (g %% %s), 'text', "
                 "%s::timestamptz + (g - %s) * %s * interval '1 second', "
                 "%s::timestamptz + (g - %s) * %s * interval '1 second', "
                 "'question number ' || g || '?', '<xml/>', "
@@ -113,13 +116,13 @@ def fill(rows: int, *, followers: int, start: int = 0, end: datetime) -> None:
             with connection.cursor() as cursor:
                 cursor.execute(
                     sql,
-                    [followers, begin, start, step, begin, start, step, low, high],
+                    [account_id, followers, begin, start, step, begin, start, step, low, high],
                 )
             print(f"  filled {high - start:,}/{rows:,}", file=sys.stderr)
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {table}")
         return
-    placeholders = ", ".join(["%s"] * (9 + len(TEXT_COLUMNS)))
+    placeholders = ", ".join(["%s"] * (10 + len(TEXT_COLUMNS)))
     sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608 - names only
     adapt = connection.ops.adapt_datetimefield_value
     empty = [""] * len(TEXT_COLUMNS)
@@ -132,6 +135,7 @@ def fill(rows: int, *, followers: int, start: int = 0, end: datetime) -> None:
             batch.append(
                 (
                     f"bench-{g}",
+                    account_id,
                     "gh_0123456789ab",
                     f"o_{g % followers}",
                     "text",

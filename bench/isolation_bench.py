@@ -76,7 +76,7 @@ def _psql(url: str):
 
 FILL_SQL = """
 INSERT INTO replies_message (
-    dedup_key, request_key, mode, account, openid, msg_type, event, event_key, msg_id,
+    dedup_key, request_key, mode, account_id, to_user, openid, msg_type, event, event_key, msg_id,
     created_at, content, recognition, media_id, pic_url, latitude, longitude, label, title, url,
     raw_xml, decrypted_xml, received_at, handling_ms, reply_type, reply_summary, reply_xml,
     rule_id, rule_name
@@ -85,6 +85,7 @@ SELECT
     md5('dedup-' || g) || lpad(to_hex(g), 8, '0'),
     md5('request-' || g) || lpad(to_hex(g), 8, '0'),
     'plain',
+    (SELECT id FROM accounts_account WHERE from_environment),
     %(account)s::text,
     'oBench' || lpad((g %% 50000)::text, 22, '0'),
     'text', '', '',

@@ -57,6 +57,7 @@ QUICK_TARGETS = (
     "floor-insert-sqlite",
     "wxsite-plain-small-sqlite",
     "wxsite-aes-small-sqlite",
+    "wxsite-account-plain-small-sqlite",
 )
 PG_DATABASES = (
     "bench_floor",

@@ -101,7 +101,7 @@ def test_other_paths_keep_the_middleware(application, settings):
     assert "csrftoken" in headers.get("Set-Cookie", "")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the real handler closes a connection mid-transaction
 def test_verification_get_takes_the_short_road(application, settings, endpoint):
     settings.ALLOWED_HOSTS = ["localhost"]
     status, headers, content = call(
@@ -131,7 +131,7 @@ def test_every_path_under_wechat_and_only_those_take_the_short_road(path, short)
     assert router({"PATH_INFO": path}, None) == ("endpoint" if short else "site")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_unknown_account_on_the_short_road_is_a_short_404(application, settings):
     settings.ALLOWED_HOSTS = ["localhost"]
     status, headers, content = call(application, "/wechat/no-such-account/", query=signed_query())

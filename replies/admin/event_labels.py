@@ -38,6 +38,8 @@ LABELS = {
     endpoint.ReplayedRequest.code: _("replayed request"),
     endpoint.StorageUnavailable.code: _("message could not be stored"),
     endpoint.DatabaseMisconfigured.code: _("database not migrated"),
+    endpoint.UnknownAccount.code: _("URL names no official account"),
+    endpoint.AccountUnavailable.code: _("account's secrets cannot be read"),
 }
 
 
