@@ -25,6 +25,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from replies.admin.reply_form import FollowerReplyForm, new_token
+from replies.admin.scoping import account_scope
 from replies.models import Message, OutgoingMessage, RuleReply, kind_label
 from replies.outbound.sending import WindowClosed, send_now
 from replies.outbound.window import reply_window
@@ -88,7 +89,11 @@ def conversation_view(model_admin, request, *, reply_form=None, status=200):
             request, "admin/replies/message/conversation.html", context, status=400
         )
     if openid:
-        thread = _conversation(openid, form.cleaned_data)
+        # Only the user's accounts: another account's follower is "no message from this OpenID".
+        scope = account_scope(request)
+        received = scope.filter(Message.objects.filter(openid=openid))
+        sent = scope.filter(OutgoingMessage.objects.filter(openid=openid))
+        thread = _conversation(received, sent, form.cleaned_data)
         context.update(thread)
         base = {"openid": openid}
         if thread["older"]:
@@ -97,7 +102,7 @@ def conversation_view(model_admin, request, *, reply_form=None, status=200):
             context["newer_url"] = "?" + urlencode({**base, "after": thread["newer"]})
         messages_url = reverse("admin:replies_message_changelist")
         context["messages_url"] = f"{messages_url}?{urlencode({'q': openid})}"
-        latest = Message.objects.filter(openid=openid).order_by("-received_at", "-pk").first()
+        latest = received.order_by("-received_at", "-pk").first()
         if latest is not None:
             context.update(reply_context(request, latest, form=reply_form))
     return TemplateResponse(
@@ -148,7 +153,9 @@ def reply_view(model_admin, request, message_id: int):
         return HttpResponseNotAllowed(["POST"])
     if not (model_admin.has_view_permission(request) and can_send(request)):
         raise PermissionDenied
-    message = get_object_or_404(Message.objects.defer("raw_xml", "decrypted_xml"), pk=message_id)
+    # The user's accounts only: a follower of another account is a 404, as if never seen.
+    visible = account_scope(request).filter(Message.objects.defer("raw_xml", "decrypted_xml"))
+    message = get_object_or_404(visible, pk=message_id)
     form = FollowerReplyForm(request.POST)
     back = _back_url(request, message)
     if not form.is_valid():
@@ -290,9 +297,10 @@ def _bubble(message: Message) -> dict:
     return item
 
 
-def _outgoing(openid: str, lower, upper) -> list[OutgoingMessage]:
-    """Return what we sent `openid` from `lower` (inclusive) to `upper` (exclusive)."""
-    rows = OutgoingMessage.objects.filter(openid=openid).select_related("sent_by")
+def _outgoing(sent, lower, upper) -> list[OutgoingMessage]:
+    """Return what we sent (`sent`: the follower's outgoing rows) from `lower` (inclusive) to
+    `upper` (exclusive)."""
+    rows = sent.select_related("sent_by")
     if lower is not None:
         rows = rows.filter(created_at__gte=lower)
     if upper is not None:
@@ -324,15 +332,17 @@ def _outgoing_bubble(row: OutgoingMessage) -> dict:
     }
 
 
-def _conversation(openid: str, params: dict) -> dict:
-    """Return one page of `openid`'s thread, oldest first, and the cursors around it.
+def _conversation(received, sent, params: dict) -> dict:
+    """Return one page of a follower's thread, oldest first, and the cursors around it.
+
+    `received` and `sent` are the follower's messages and outgoing rows the user may see.
 
     Pages are cut on (received_at, id) — keyset, not OFFSET — so a page costs one range scan of
     the (openid, -received_at) index however long the thread is. `before` / `after` hold the id
     of the row the page continues from; `message` centres the page on a row (`params`: the
     ConversationForm's cleaned data).
     """
-    rows = Message.objects.filter(openid=openid).defer("raw_xml", "decrypted_xml")
+    rows = received.defer("raw_xml", "decrypted_xml")
 
     def row_of(name):
         pk = params.get(name)
@@ -378,7 +388,7 @@ def _conversation(openid: str, params: dict) -> dict:
         upper = None
         if has_newer:  # up to the next page's first message, which shows what follows it
             upper = newer(page[-1]).values_list("received_at", flat=True).first()
-        outgoing = _outgoing(openid, lower, upper)
+        outgoing = _outgoing(sent, lower, upper)
         answered = {row.in_reply_to_id for row in outgoing}
         for item in items:  # answered from the log: not "no reply" any more
             item["answered_later"] = item["message"].pk in answered

@@ -30,6 +30,7 @@ from replies.admin.conversation import (
 from replies.admin.display import pretty_xml, reveal_invisible, revealed_field
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
+from replies.admin.scoping import AccountScopedAdmin, account_scope
 from replies.models import Message, kind_label
 
 
@@ -151,8 +152,9 @@ class _CsvRows:
     whenever the iterator is garbage-collected.
     """
 
-    def __init__(self, rows):
+    def __init__(self, rows, *, header=CSV_COLUMNS):
         self.rows = rows
+        self.header = header
         self.first = None
 
     def start(self) -> None:
@@ -160,7 +162,7 @@ class _CsvRows:
 
     def __iter__(self):
         writer = csv.writer(_Echo())
-        yield "\ufeff" + writer.writerow(CSV_COLUMNS)
+        yield "\ufeff" + writer.writerow(self.header)
         for row in chain([self.first] if self.first is not None else [], self.rows):
             yield writer.writerow([_csv_cell(value) for value in row])
 
@@ -187,7 +189,7 @@ def _shown(name: str, *, linebreaks: bool = False):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
+class MessageAdmin(AccountScopedAdmin, ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
     list_display = [
         "received_at",
         "follower",
@@ -217,7 +219,7 @@ class MessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
             {
                 "fields": [
                     ("received_at", "created_at"),
-                    ("openid_shown", "conversation", "to_user_shown"),
+                    ("account", "openid_shown", "conversation", "to_user_shown"),
                     ("msg_type", "event", "event_key_shown"),
                     ("msg_id_shown", "mode", "handling_ms"),
                 ]
@@ -366,8 +368,11 @@ class MessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         changelist = self.get_changelist_or_400(request)
-        rows = changelist.get_queryset(request).values_list(*CSV_COLUMNS).iterator(chunk_size=2000)
-        stream = _CsvRows(rows)
+        columns, header = CSV_COLUMNS, CSV_COLUMNS
+        if account_scope(request).several:  # which account each row came to
+            columns, header = [*CSV_COLUMNS, "account__name"], [*CSV_COLUMNS, "account"]
+        rows = changelist.get_queryset(request).values_list(*columns).iterator(chunk_size=2000)
+        stream = _CsvRows(rows, header=header)
         stream.start()
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
         response = StreamingHttpResponse(stream, content_type="text/csv; charset=utf-8")

@@ -3,7 +3,9 @@
 Staff replies and "reply all" follow-ups alike, newest first, filtered by status (waiting,
 sending, sent, failed, uncertain) and type. Nothing here changes a message; the one action,
 "resend", puts failed or uncertain rows back in the outbox on purpose, for staff with the send
-permission (the 客服 group): an uncertain row may have reached the follower already.
+permission (the 客服 group): an uncertain row may have reached the follower already. Staff see
+(and resend) only their accounts' rows (replies.admin.scoping): the action's selection is taken
+from the scoped list, so another account's id selects nothing.
 
 django-tasks-db's own admin of its task rows is taken off the site: those rows are the worker's
 bookkeeping (a task says only "deliver this follower's outbox"), in English, and this page is
@@ -20,6 +22,7 @@ from replies.admin.conversation import SEND_PERMISSION, conversation_link
 from replies.admin.display import reveal_invisible
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
+from replies.admin.scoping import AccountScopedAdmin
 from replies.models import OutgoingMessage
 from replies.outbound.outbox import resend
 
@@ -28,7 +31,9 @@ if admin.site.is_registered(DBTaskResult):
 
 
 @admin.register(OutgoingMessage)
-class OutgoingMessageAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
+class OutgoingMessageAdmin(
+    AccountScopedAdmin, ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin
+):
     list_display = [
         "created_at",
         "follower",

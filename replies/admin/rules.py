@@ -1,6 +1,12 @@
-"""Admin for reply rules: inlines for triggers and replies, list editing, actions, the tester."""
+"""Admin for reply rules: inlines for triggers and replies, list editing, actions, the tester.
+
+Scoped per account (replies.admin.scoping): staff see their accounts' rules and the rules for
+every account; only a user who sees every account may change a rule for every account (others
+see it read-only), and a rule's account is one of the user's.
+"""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Max, OuterRef, Subquery
 from django.template.response import TemplateResponse
@@ -13,16 +19,18 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from replies.admin.safety import OfferedLookupsOnly
+from replies.admin.scoping import SHARED, AccountScopedAdmin, account_scope
 from replies.models import Message, ReplyRule, RuleReply, Trigger
 from replies.rules.conflicts import warnings_for
 from replies.rules.forms import (
     MAX_TRIGGERS_PER_RULE,
-    ReplyRuleForm,
+    AccountRuleForm,
     RuleReplyForm,
     RuleReplyFormSet,
     RuleTesterForm,
     TriggerForm,
     TriggerFormSet,
+    rule_form_for,
 )
 from replies.rules.ruleset import bump_ruleset_version, load_rule_specs
 from replies.rules.tester import run_rule_tester
@@ -77,9 +85,10 @@ class RuleReplyInline(admin.StackedInline):
     ]
 
 
-def _hits_subquery(aggregate):
+def _hits_subquery(aggregate, scope):
+    # A rule for every account answers on accounts the user may not see: count only theirs.
     return Subquery(
-        Message.objects.filter(rule=OuterRef("pk"))
+        scope.filter(Message.objects.filter(rule=OuterRef("pk")))
         .order_by()
         .values("rule")
         .annotate(value=aggregate)
@@ -92,8 +101,9 @@ SUMMARY_TRIGGERS = 10
 
 
 @admin.register(ReplyRule)
-class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
-    form = ReplyRuleForm
+class ReplyRuleAdmin(AccountScopedAdmin, OfferedLookupsOnly, admin.ModelAdmin):
+    form = AccountRuleForm
+    unowned_rows = SHARED
     inlines = [TriggerInline, RuleReplyInline]
 
     class Media:
@@ -122,7 +132,7 @@ class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     search_fields = ["name", "triggers__value", "replies__content", "replies__title"]
     actions = ["enable_rules", "disable_rules", "duplicate_rules"]
     fieldsets = [
-        (None, {"fields": ["name", ("enabled", "priority"), "reply_mode"]}),
+        (None, {"fields": ["account", "name", ("enabled", "priority"), "reply_mode"]}),
         (
             _("Schedule"),
             {
@@ -134,15 +144,60 @@ class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     change_list_template = "admin/replies/replyrule/change_list.html"
 
     def get_queryset(self, request):
+        scope = account_scope(request)
         return (
             super()
             .get_queryset(request)
             .prefetch_related("triggers", "replies")
             .annotate(
-                hit_count=_hits_subquery(Count("*")),
-                last_hit_at=_hits_subquery(Max("received_at")),
+                hit_count=_hits_subquery(Count("*"), scope),
+                last_hit_at=_hits_subquery(Max("received_at"), scope),
             )
         )
+
+    # --- a rule for every account: only a user who sees every account changes it -----------
+
+    def may_edit(self, request, rule) -> bool:
+        """Return whether the user may change or delete `rule` as far as accounts go."""
+        return rule is None or rule.account_id is not None or self.may_see_every_account(request)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.may_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self.may_edit(request, obj)
+
+    def editable(self, request, queryset):
+        """Return the rules of `queryset` the user may change (an action's selection)."""
+        if self.may_see_every_account(request):
+            return queryset
+        return queryset.filter(account__isnull=False)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = rule_form_for(
+            accounts=account_scope(request).account_choices(),
+            every_account=self.may_see_every_account(request),
+        )
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_changelist_formset(self, request, **kwargs):
+        """The list's enabled/priority boxes: read-only on rules the user may not change."""
+        formset = super().get_changelist_formset(request, **kwargs)
+        admin_ = self
+
+        class ScopedFormSet(formset):
+            def add_fields(self, form, index):
+                super().add_fields(form, index)
+                if form.instance.pk and not admin_.may_edit(request, form.instance):
+                    for name in admin_.list_editable:
+                        form.fields[name].disabled = True
+
+        return ScopedFormSet
+
+    def save_model(self, request, obj, form, change):
+        if not self.may_edit(request, obj):
+            raise PermissionDenied  # the form offers no such choice: a forged request
+        super().save_model(request, obj, form, change)
 
     @admin.display(description=_("triggers"))
     def triggers_summary(self, rule):
@@ -202,6 +257,7 @@ class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         self._set_enabled(request, queryset, False)
 
     def _set_enabled(self, request, queryset, enabled):
+        queryset = self.editable(request, queryset)
         with transaction.atomic():
             count = queryset.update(enabled=enabled, updated_at=timezone.now())
             bump_ruleset_version()  # update() sends no signals
@@ -214,6 +270,8 @@ class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
 
     @admin.action(description=_("Duplicate selected rules (disabled copies)"), permissions=["add"])
     def duplicate_rules(self, request, queryset):
+        # A copy of a rule for every account would be one too: only for who may make those.
+        queryset = self.editable(request, queryset)
         with transaction.atomic():
             for rule in queryset.prefetch_related("triggers", "replies"):
                 triggers, replies = list(rule.triggers.all()), list(rule.replies.all())
@@ -261,7 +319,10 @@ class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         rule = form.instance
-        for warning in warnings_for(rule.pk, load_rule_specs(), now=timezone.localtime()):
+        # The rules that answer where this one does: its account's and the every-account ones
+        # (every account's, for an every-account rule); warnings_for weighs them.
+        specs = load_rule_specs(account_id=rule.account_id)
+        for warning in warnings_for(rule.pk, specs, now=timezone.localtime()):
             self.message_user(request, warning, messages.WARNING)
 
     # --- the rule tester -----------------------------------------------------------------
@@ -276,10 +337,11 @@ class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
 
     def tester_view(self, request):
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
-        form = RuleTesterForm(request.GET or None)
+        # Only the user's accounts: another account's id is an invalid choice, never a result.
+        form = RuleTesterForm(
+            request.GET or None, accounts=account_scope(request).account_choices()
+        )
         result = None
         if form.is_valid():
             result = run_rule_tester(
@@ -287,6 +349,7 @@ class ReplyRuleAdmin(OfferedLookupsOnly, admin.ModelAdmin):
                 text=form.cleaned_data["text"],
                 event=form.cleaned_data["event"],
                 event_key=form.cleaned_data["event_key"],
+                account_id=form.cleaned_data["account"].pk,
             )
         context = {
             **self.admin_site.each_context(request),

@@ -2,6 +2,8 @@
 
 A check is shown by its translated label (replies.admin.event_labels); the stored code and the
 protocol's English reason stay on the page as details, for logs and for searching the code.
+Staff see the events of their accounts (replies.admin.scoping); an event with no account (a URL
+naming no account we have) only a superuser sees, as it may belong to any.
 """
 
 from django.contrib import admin
@@ -14,6 +16,7 @@ from replies.admin.display import revealed_field
 from replies.admin.event_labels import label, recorded_codes
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
+from replies.admin.scoping import UNKNOWN, AccountScopedAdmin
 from replies.models import SecurityEvent
 
 CHECK = SecurityEvent._meta.get_field("code").verbose_name
@@ -39,7 +42,10 @@ SENT_FIELDS = ("forwarded_for", "user_agent", "openid", "query", "body_excerpt")
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
+class SecurityEventAdmin(
+    AccountScopedAdmin, ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin
+):
+    unowned_rows = UNKNOWN
     list_display = [
         "occurred_at",
         "check_label",

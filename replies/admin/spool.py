@@ -4,7 +4,8 @@ A conflict is a message kept in the spool during a database outage that differs 
 message with the same dedup key or signed query; one of the two may be forged. Replay leaves
 both: the stored row in the message log, the spooled file in the spool's conflicts/ folder.
 This page puts them side by side for an operator to judge; resolving one is a decision for a
-person with the files in hand, not a button.
+person with the files in hand, not a button. Staff see their accounts' conflicts
+(replies.admin.scoping); a conflict of no known account only a superuser sees.
 """
 
 from django.contrib import admin
@@ -15,11 +16,15 @@ from django.utils.translation import gettext_lazy as _
 from replies.admin.display import pretty_xml
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.safety import OfferedLookupsOnly
+from replies.admin.scoping import UNKNOWN, AccountScopedAdmin
 from replies.models import Message, SpoolConflict
 
 
 @admin.register(SpoolConflict)
-class SpoolConflictAdmin(ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin):
+class SpoolConflictAdmin(
+    AccountScopedAdmin, ReadOnlyLogAdmin, OfferedLookupsOnly, admin.ModelAdmin
+):
+    unowned_rows = UNKNOWN
     list_display = ["detected_at", "kind", "dedup_key", "request_key", "stored_link", "file_name"]
     list_filter = ["kind"]
     search_fields = ["=dedup_key", "=request_key", "=file_name"]

@@ -12,6 +12,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
+from accounts.models import Account
 from replies.models import (
     REPLY_COLUMNS,
     EventType,
@@ -73,6 +74,49 @@ class ReplyRuleForm(forms.ModelForm):
                 code="schedule_empty",
             )
         return cleaned
+
+
+class AccountRuleForm(ReplyRuleForm):
+    """The admin's rule form: the rule's fields and the account it answers on.
+
+    The choices are the accounts the staff user sees; leaving it empty ("every account") is for
+    a user who sees every account only, anyone else must pick one of theirs. The admin makes
+    the form per request with `rule_form_for`. (The JSON import and export keep to
+    ReplyRuleForm's fields: a file's rules are placed in an account by whoever imports it.)
+    """
+
+    accounts = Account.objects.none()
+    every_account = False
+
+    class Meta(ReplyRuleForm.Meta):
+        fields = ["account", *ReplyRuleForm.Meta.fields]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("account")
+        if field is None:  # shown read-only (a rule the user may look at, not change)
+            return
+        field.queryset = self.accounts
+        field.required = not self.every_account
+        if self.every_account:
+            field.empty_label = _("every account")
+        else:
+            field.help_text = _("The account whose followers the rule answers.")
+            field.error_messages["required"] = _(
+                "Choose the account the rule answers on: only a superuser may make a rule for "
+                "every account."
+            )
+            if not self.instance.pk and len(self.accounts) == 1:
+                field.initial = self.accounts[0].pk
+
+
+def rule_form_for(*, accounts, every_account: bool) -> type[AccountRuleForm]:
+    """Return the rule form for a staff user who sees `accounts` (every one: `every_account`)."""
+    return type(
+        "AccountRuleForm",
+        (AccountRuleForm,),
+        {"accounts": accounts, "every_account": every_account, "__module__": __name__},
+    )
 
 
 class TriggerForm(forms.ModelForm):
@@ -330,7 +374,8 @@ class RuleReplyFormSet(AtLeastOneFormSet):
 
 
 class RuleTesterForm(forms.Form):
-    """What the rule tester sends through the rules: any message type, or any event with its key.
+    """What the rule tester sends through the rules: any message type, or any event with its key,
+    to one of the staff user's accounts (`accounts`; the first when the query names none).
 
     The choices are the message log's (replies.models), so every type and event the endpoint
     stores can be tried; the tester builds the message exactly as WeChat would send it.
@@ -338,6 +383,16 @@ class RuleTesterForm(forms.Form):
 
     KINDS = MessageType.choices
     EVENTS = EventType.choices
+    account = forms.ModelChoiceField(
+        label=_("official account"),
+        queryset=Account.objects.none(),
+        empty_label=None,
+        help_text=_("The rules of this account and the rules for every account answer."),
+        error_messages={
+            "invalid_choice": _("Choose one of your official accounts."),
+            "required": _("You see no official account: a superuser can add you to one."),
+        },
+    )
     msg_type = forms.ChoiceField(label=_("message"), choices=KINDS, initial=MessageType.TEXT)
     text = forms.CharField(
         label=_("text"),
@@ -355,3 +410,12 @@ class RuleTesterForm(forms.Form):
         max_length=512,
         help_text=_("Menu key, or QR scene: “qrscene_123” for a follow, “123” for a scan."),
     )
+
+    def __init__(self, data=None, *, accounts=None, **kwargs):
+        accounts = Account.objects.none() if accounts is None else accounts
+        first = accounts.first() if data is not None and not data.get("account") else None
+        if first is not None:
+            data = data.copy()
+            data["account"] = str(first.pk)
+        super().__init__(data, **kwargs)
+        self.fields["account"].queryset = accounts

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from accounts.environment import environment_account_id
 from replies import simulator
 from replies.models import Trigger
 from replies.outbound.payloads import custom_message, is_sendable
@@ -145,14 +146,23 @@ def tester_message(
 
 
 def run_rule_tester(
-    *, msg_type: str, text: str, event: str, event_key: str, now: datetime | None = None
+    *,
+    msg_type: str,
+    text: str,
+    event: str,
+    event_key: str,
+    account_id: int | None = None,
+    now: datetime | None = None,
 ) -> TesterResult:
-    """Return which rule answers the described message, why, and the exact reply XML."""
+    """Return which rule answers the described message on account `account_id` (the environment
+    account when None), why, and the exact reply XML."""
     now = now or timezone.now()
+    if account_id is None:
+        account_id = environment_account_id()
     message = tester_message(
         msg_type=msg_type, text=text, event=event, event_key=event_key, now=now
     )
-    explained = explain_choice(message, now=now)
+    explained = explain_choice(message, account_id=account_id, now=now)
     reply_xml = ""
     if explained.choice is not None:
         reply_xml = render_choice(explained.choice, message, now=now)
