@@ -8,6 +8,7 @@ the staleness bound and touches nothing of the other; retries, the spool, securi
 that account's rule-set version only.
 """
 
+import functools
 import json
 import logging
 import time
@@ -290,6 +291,7 @@ def test_a_spool_file_from_before_accounts_replays_to_the_environment_account(
 
 
 def test_without_the_environment_accounts_id_the_message_is_spooled_not_lost(wechat, monkeypatch):
+    @functools.cache  # as the real one: read once per process, but this read fails
     def unreachable():
         raise OperationalError("connection refused")
 

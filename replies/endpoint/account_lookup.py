@@ -67,17 +67,25 @@ class EndpointAccount:
 def environment_account(*, deadline_at: float | None = None) -> EndpointAccount:
     """Return the account `/wechat/` serves: the settings' credentials and the row's id."""
     credentials = get_credentials()
+    if environment_account_id.cache_info().currsize:
+        # Read once per process: no timer (two system calls) to arm on every message.
+        account_id = environment_account_id()
+    else:
+        account_id = _read_environment_account_id(deadline_at)
+    return EndpointAccount(
+        account_id=account_id, slug=ENVIRONMENT_SLUG, credentials=credentials, key_scope=""
+    )
+
+
+def _read_environment_account_id(deadline_at: float | None) -> int | None:
     try:
         with database_deadline(deadline_at):
-            account_id = environment_account_id()  # cached per process after the first read
+            return environment_account_id()
     except DatabaseError as error:
         if not is_outage(error):
             raise _schema_not_ready(ENVIRONMENT_SLUG, error) from error
         logger.error("environment account's id unavailable: database unreachable")
-        account_id = None
-    return EndpointAccount(
-        account_id=account_id, slug=ENVIRONMENT_SLUG, credentials=credentials, key_scope=""
-    )
+        return None
 
 
 @dataclass(frozen=True)
