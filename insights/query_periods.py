@@ -197,24 +197,27 @@ def _recount_keys(
         )
         params_per_period += [when(start)] * 5
     delta: dict[tuple[int, int], list[int]] = {}  # (account, days) -> [groups, messages]
+    # Naming every period lets the (scope, days, key) index find each key directly.
+    days_in = ", ".join(str(int(d)) for d in since)
     with connection.cursor() as cursor:
         for account_id, account_keys in by_account.items():
             account_keys.sort()
             for low in range(0, len(account_keys), CHUNK):
                 chunk = account_keys[low : low + CHUNK]
                 marks = ", ".join(["%s"] * len(chunk))
+                # first_seen: not in the ranking index, so SQLite takes the unique one.
                 cursor.execute(
-                    f'SELECT days, "key", messages FROM {periods} '  # noqa: S608 - names only
-                    f'WHERE scope = %s AND "key" IN ({marks})',
+                    f'SELECT days, "key", messages, first_seen FROM {periods} '  # noqa: S608 - names only
+                    f'WHERE scope = %s AND days IN ({days_in}) AND "key" IN ({marks})',
                     [account_id, *chunk],
                 )
-                for days, _key, messages in cursor.fetchall():
+                for days, _key, messages, _first in cursor.fetchall():
                     moved = delta.setdefault((account_id, days), [0, 0])
                     moved[0] -= 1
                     moved[1] -= messages
                 cursor.execute(
                     f"DELETE FROM {periods} "  # noqa: S608 - names only
-                    f'WHERE scope = %s AND "key" IN ({marks})',
+                    f'WHERE scope = %s AND days IN ({days_in}) AND "key" IN ({marks})',
                     [account_id, *chunk],
                 )
                 cursor.execute(
