@@ -342,6 +342,32 @@ def test_an_every_account_rule_is_read_only_for_a_member(member_a, data):
     assert ReplyRule.objects.filter(account=data["b"]).count() == 1
 
 
+def test_delete_selected_refuses_a_selection_holding_an_every_account_rule(member_a, data):
+    selection = {"action": "delete_selected", "_selected_action": [data["shared"].pk]}
+    selection["_selected_action"].append(data["rule_a"].pk)
+    confirm = member_a.post(f"{ADMIN}replyrule/", selection, **ZH)
+    assert confirm.status_code == 200 and "所有公众号" in text(confirm)
+    response = member_a.post(f"{ADMIN}replyrule/", {**selection, "post": "yes"})
+    assert response.status_code == 403
+    assert ReplyRule.objects.filter(pk__in=[data["shared"].pk, data["rule_a"].pk]).count() == 2
+    # B's rule in the selection selects nothing: only A's is deleted.
+    selection = {"action": "delete_selected", "post": "yes"}
+    selection["_selected_action"] = [data["rule_a"].pk, data["rule_b"].pk]
+    assert member_a.post(f"{ADMIN}replyrule/", selection).status_code == 302
+    assert not ReplyRule.objects.filter(pk=data["rule_a"].pk).exists()
+    assert ReplyRule.objects.filter(pk=data["rule_b"].pk).exists()
+
+
+def test_a_superuser_filters_by_account_and_by_none(admin_client, data):
+    rules = admin_client.get(f"{ADMIN}replyrule/?account=every")
+    assert [rule.name for rule in rules.context["cl"].result_list] == ["共同规则"]
+    rules = admin_client.get(f"{ADMIN}replyrule/?account={data['b'].pk}")
+    assert [rule.name for rule in rules.context["cl"].result_list] == ["乙规则"]
+    events = admin_client.get(f"{ADMIN}securityevent/?account=none")
+    assert [event.ip for event in events.context["cl"].result_list] == ["198.51.100.3"]
+    assert admin_client.get(f"{ADMIN}message/?account=none").status_code == 302  # not offered
+
+
 def test_the_lists_boxes_cannot_change_an_every_account_rule(member_a, data):
     listing = member_a.get(f"{ADMIN}replyrule/")
     rows = list(listing.context["cl"].result_list)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -166,6 +167,13 @@ class ReplyRuleAdmin(AccountScopedAdmin, OfferedLookupsOnly, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and self.may_edit(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        """Refuse "delete selected" as a whole when it holds a rule the user may not delete."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if not all(self.may_edit(request, rule) for rule in objs):
+            perms_needed = {*perms_needed, gettext("rules for every account")}
+        return deleted, counts, perms_needed, protected
 
     def editable(self, request, queryset):
         """Return the rules of `queryset` the user may change (an action's selection)."""
