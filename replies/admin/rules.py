@@ -15,9 +15,8 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from replies.admin.safety import OfferedLookupsOnly
 from replies.admin.scoping import SHARED, AccountScopedAdmin, account_scope
