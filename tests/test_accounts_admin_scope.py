@@ -192,6 +192,8 @@ def test_a_user_of_several_accounts_gets_the_column_and_a_filter_of_theirs_only(
     assert client.get(f"{ADMIN}message/?account=nonsense").status_code == 302
     export = b"".join(client.get(f"{ADMIN}message/export.csv").streaming_content).decode()
     assert export.splitlines()[0].rstrip().endswith(",account") and "商城A" in export
+    thread = client.get(f"{ADMIN}message/conversation/", {"openid": OPENID_A}, **ZH)
+    assert '<p id="conversation-account">公众号: 商城A</p>' in text(thread)
     rules = text(client.get(f"{ADMIN}replyrule/", **ZH))
     assert "所有公众号" in rules  # the every-account rule says so in the account column
 

@@ -105,6 +105,8 @@ def conversation_view(model_admin, request, *, reply_form=None, status=200):
         latest = received.order_by("-received_at", "-pk").first()
         if latest is not None:
             context.update(reply_context(request, latest, form=reply_form))
+            if scope.several:  # whose follower this is, for staff of several accounts
+                context["account_name"] = latest.account.name
     return TemplateResponse(
         request, "admin/replies/message/conversation.html", context, status=status
     )
