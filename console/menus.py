@@ -1,7 +1,10 @@
 """The custom menu's operations: the draft as a menu/create body, publish, import, warnings.
 
 The admin, the commands and the tests all go through these functions. A body is menu/create's
-JSON as a dict (``{"button": [...]}``); its rules are ``wechat_api.menu.check_menu``'s.
+JSON as a dict (``{"button": [...]}``); its rules are ``wechat_api.menu.check_menu``'s. Every
+official account has its own draft and history, and publishes and imports with its own AppID and
+AppSecret (wechat_api.from_django.client_for_account): each function takes the account, the
+environment account's when none is given (as the models' default).
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from typing import Any
 
 from django.db import transaction
 
+from accounts.environment import environment_account_id
+from accounts.models import Account
 from console.models import MenuButton, MenuPublication
 from replies.rules.index import CLICK
 from replies.rules.ruleset import load_rule_specs
 from wechat_api.errors import MenuNotFound, WeChatAPIError
-from wechat_api.from_django import client_from_settings
+from wechat_api.from_django import client_for_account
 from wechat_api.menu import (
     ACTION_FIELDS,
     REQUIRED_FIELDS,
@@ -51,6 +56,10 @@ class MenuRefused(Exception):
         super().__init__("; ".join(problem.message for problem in problems))
 
 
+def _account(account: Account | None) -> Account:
+    return account if account is not None else Account.objects.get(pk=environment_account_id())
+
+
 def menu_json(body: dict[str, Any]) -> str:
     """Return ``body`` as the client sends it: compact UTF-8 JSON, characters unescaped."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
@@ -65,9 +74,10 @@ def button_body(button: MenuButton | dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def draft_body() -> dict[str, Any]:
-    """Return the draft (the MenuButton rows) as a menu/create body."""
-    rows = list(MenuButton.objects.order_by("position", "id"))
+def draft_body(account: Account | None = None) -> dict[str, Any]:
+    """Return ``account``'s draft (its MenuButton rows) as a menu/create body."""
+    account = _account(account)
+    rows = list(MenuButton.objects.filter(account=account).order_by("position", "id"))
     children: dict[int, list[MenuButton]] = {}
     for row in rows:
         if row.parent_id is not None:
@@ -85,12 +95,14 @@ def draft_body() -> dict[str, Any]:
 
 
 @transaction.atomic
-def save_draft(body: dict[str, Any]) -> None:
-    """Replace the draft with ``body`` (a menu/create body; not checked here)."""
-    MenuButton.objects.all().delete()
+def save_draft(body: dict[str, Any], *, account: Account | None = None) -> None:
+    """Replace ``account``'s draft with ``body`` (a menu/create body; not checked here)."""
+    account = _account(account)
+    MenuButton.objects.filter(account=account).delete()
     for position, button in enumerate(body.get("button") or []):
         subs = button.get("sub_button") or []
         parent = MenuButton.objects.create(
+            account=account,
             position=position,
             name=button.get("name", ""),
             type="" if subs else button.get("type", ""),
@@ -98,6 +110,7 @@ def save_draft(body: dict[str, Any]) -> None:
         )
         for sub_position, sub in enumerate(subs):
             MenuButton.objects.create(
+                account=account,
                 parent=parent,
                 position=sub_position,
                 name=sub.get("name", ""),
@@ -113,22 +126,26 @@ def _fields(button: dict[str, Any]) -> dict[str, str]:
 def publish_menu(
     body: dict[str, Any],
     *,
+    account: Account | None = None,
     user=None,
     source: str = MenuPublication.Source.ADMIN,
     republished_from: MenuPublication | None = None,
     client=None,
 ) -> MenuPublication:
-    """Send ``body`` to menu/create and return the recorded publication.
+    """Send ``body`` to ``account``'s menu/create and return the recorded publication.
 
     Raise MenuRefused, sending and recording nothing, when the menu breaks WeChat's rules.
     Otherwise the publication is recorded whatever happens — WeChat's errcode, a timeout, a
-    malformed answer — with ``ok`` telling whether WeChat took it; a failure is logged.
-    ``client`` defaults to one built from the settings (and closed afterwards).
+    malformed answer, a secret that cannot be decrypted — with ``ok`` telling whether WeChat
+    took it; a failure is logged. ``client`` defaults to one with the account's AppID and
+    AppSecret (closed afterwards).
     """
     problems = check_menu(body)
     if problems:
         raise MenuRefused(problems)
+    account = _account(account)
     publication = MenuPublication(
+        account=account,
         published_by=user if getattr(user, "pk", None) else None,
         source=source,
         republished_from=republished_from,
@@ -136,7 +153,7 @@ def publish_menu(
     )
     own_client = client is None
     try:
-        client = client or client_from_settings()
+        client = client or client_for_account(account)
         client.create_menu(body)
         publication.ok = True
     except WeChatAPIError as error:
@@ -144,8 +161,9 @@ def publish_menu(
         publication.errmsg = error.errmsg
         publication.explanation = error.explanation
         logger.warning(
-            "menu not published (%s, by %s): %s",
+            "menu not published (%s, account %s, by %s): %s",
             source,
+            account.slug,
             getattr(user, "username", None) or "a command",
             error,
         )
@@ -155,19 +173,21 @@ def publish_menu(
     publication.save()
     if publication.ok:
         logger.info(
-            "menu published (%s, by %s): publication #%s",
+            "menu published (%s, account %s, by %s): publication #%s",
             source,
+            account.slug,
             getattr(user, "username", None) or "a command",
             publication.pk,
         )
     return publication
 
 
-def fetch_live_menu(client=None) -> ImportedMenu:
-    """Return the menu followers see: menu/get, or get_current_selfmenu_info when the menu was
-    set in the console (menu/get then answers 46003). Raise WeChatAPIError when WeChat fails."""
+def fetch_live_menu(account: Account | None = None, client=None) -> ImportedMenu:
+    """Return the menu ``account``'s followers see: menu/get, or get_current_selfmenu_info when
+    the menu was set in the console (menu/get then answers 46003). Raise WeChatAPIError when
+    WeChat fails."""
     own_client = client is None
-    client = client or client_from_settings()
+    client = client or client_for_account(_account(account))
     try:
         try:
             return menu_from_api(client.get_menu())
@@ -186,13 +206,14 @@ class KeyWarnings:
     orphaned: list[tuple[int, str, str]]  # (rule id, rule name, key)
 
 
-def key_warnings(body: dict[str, Any]) -> KeyWarnings:
-    """Compare the keys of ``body``'s buttons with the enabled rules' menu-click triggers."""
+def key_warnings(body: dict[str, Any], *, account: Account | None = None) -> KeyWarnings:
+    """Compare the keys of ``body`` (``account``'s menu) with the menu-click triggers of the
+    enabled rules that answer on ``account``: its own and the every-account ones."""
     keys = menu_keys(body)
     answered: set[str] = set()
     orphaned = []
     # The rule index's own view of the rules: what the endpoint answers is what counts here.
-    for spec in load_rule_specs():
+    for spec in load_rule_specs(account_id=_account(account).pk):
         for trigger in spec.triggers:
             if trigger.kind != CLICK:
                 continue
@@ -203,6 +224,11 @@ def key_warnings(body: dict[str, Any]) -> KeyWarnings:
     return KeyWarnings(unanswered=unanswered, orphaned=orphaned)
 
 
-def draft_click_keys() -> dict[str, str]:
-    """Return {key: button name} of the draft's buttons that send a key when tapped."""
-    return menu_keys(draft_body())
+def draft_click_keys(accounts) -> dict[str, str]:
+    """Return {key: button name} of the buttons that send a key when tapped, in the drafts of
+    ``accounts`` (an iterable of Account; the first account's name wins for a shared key)."""
+    keys: dict[str, str] = {}
+    for account in accounts:
+        for key, name in menu_keys(draft_body(account)).items():
+            keys.setdefault(key, name)
+    return keys

@@ -53,6 +53,7 @@ from replies.protocol.vocabulary import QR_SCENE_PREFIX, Event, MsgType, wire_ev
 __all__ = [
     "DEFAULT_ACCOUNT",
     "DEFAULT_OPENID",
+    "DEFAULT_SITE",
     "DEFAULT_URL",
     "MODES",
     "WECHAT_TIMEOUT",
@@ -76,7 +77,8 @@ __all__ = [
     "voice_fields",
 ]
 
-DEFAULT_URL = "http://127.0.0.1:8000/wechat/"
+DEFAULT_SITE = "http://127.0.0.1:8000"  # `manage.py runserver`'s address
+DEFAULT_URL = f"{DEFAULT_SITE}/wechat/"
 DEFAULT_OPENID = "o_wxsend_tester"
 DEFAULT_ACCOUNT = "gh_wxsend"
 # WeChat drops the connection after 5 seconds and retries.

@@ -100,7 +100,7 @@ def test_text_message_gets_the_rule_reply_in_every_mode(endpoint, mode):
     assert "  您好！\n  欢迎光临。" in output
     stored = Message.objects.get()
     assert (stored.mode, stored.content, stored.openid) == (mode, "你好", DEFAULT_OPENID)
-    assert stored.account == DEFAULT_ACCOUNT
+    assert stored.to_user == DEFAULT_ACCOUNT
     assert stored.rule_name == "greeting"
 
 

@@ -6,9 +6,13 @@ No machine here reaches api.weixin.qq.com, and tests must not mock the client: t
 
 What it implements, checked the way WeChat checks:
 
-- ``POST /cgi-bin/stable_token``: the AppID and AppSecret it was started with (40013, 40125);
-  the same token until it expires, a new one with ``force_refresh`` (at most 20 a day: 45009).
-- every other call needs a token it issued (41001 missing, 40001 unknown, 42001 expired).
+- ``POST /cgi-bin/stable_token``: the AppID and AppSecret it was started with, or of an app added
+  with ``add_app`` (40013, 40125); the same token until it expires, a new one with
+  ``force_refresh`` (at most 20 a day: 45009).
+- every other call needs a token it issued (41001 missing, 40001 unknown, 42001 expired), and acts
+  on the app that token belongs to: each app (official account) has its own tokens, menu,
+  followers and sent messages, so a test can prove that a call made as one account never touches
+  another.
 - ``menu/create`` (validated by ``wechat_api.menu.check_menu``, the admin's own rules: the first
   problem's errcode; 40033 for ``\\uXXXX`` escapes, 47001 for a body that is not JSON),
   ``menu/get`` (46003 without a menu), ``menu/delete``, ``get_current_selfmenu_info`` (the API's
@@ -17,15 +21,18 @@ What it implements, checked the way WeChat checks:
   unknown OpenID), within 48 hours of it (45015) and at most 5 messages per message (45047).
 - ``get_current_autoreply_info``: the JSON in ``autoreply_info``.
 
-It records every call in ``calls`` (method, path, query and body, secrets redacted, and the
-errcode answered) and can be told to misbehave for the next call(s) with ``add_fault``: answer
-an errcode, answer late (a timeout), send malformed JSON, send an HTML page, or hang up.
+It records every call in ``calls`` (method, path, query and body, secrets redacted, the AppID
+of the app it acted as, and the errcode answered) and can be told to misbehave for the next
+call(s) with ``add_fault``: answer an errcode, answer late (a timeout), send malformed JSON, send
+an HTML page, or hang up.
 
 Tests in another process (or a shell) reach the same controls over HTTP under ``/_fake/``:
 ``GET /_fake/calls``, ``GET /_fake/state``, ``POST /_fake/reset``, ``POST /_fake/fault``
 ({"kind", "errcode", "errmsg", "delay", "times", "path"}), ``POST /_fake/last_message``
 ({"openid", "time"}), ``POST /_fake/autoreply`` and ``POST /_fake/console_menu`` (the JSON to
-answer), ``POST /_fake/tokens/expire`` and ``POST /_fake/tokens/invalidate``.
+answer), ``POST /_fake/tokens/expire``, ``POST /_fake/tokens/invalidate`` and ``POST
+/_fake/app`` ({"app_id", "app_secret"}: serve another account). The state and per-app controls
+take ``?app_id=`` to name another app than the first.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from urllib.parse import parse_qs, urlsplit
 from wechat_api.client import STABLE_TOKEN_PATH, redact
 from wechat_api.menu import check_menu
 
-__all__ = ["FAULT_KINDS", "Fault", "FakeWeChatAPI"]
+__all__ = ["FAULT_KINDS", "FakeApp", "Fault", "FakeWeChatAPI"]
 
 logger = logging.getLogger("wechat_api.fake")
 
@@ -130,6 +137,56 @@ class _Answer:
     disconnect: bool = False
 
 
+class FakeApp:
+    """One official account the fake serves: its AppSecret and everything WeChat keeps for it.
+
+    ``menu`` (the body last created, or None), ``console_menu`` (a get_current_selfmenu_info
+    answer, as if the menu were set in the console), ``autoreply_info``, ``last_message_at``
+    (OpenID -> when the follower last wrote), ``sent`` (messages sent to followers).
+    """
+
+    def __init__(self, app_id: str, app_secret: str) -> None:
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.reset()
+
+    def reset(self) -> None:
+        self.menu: dict[str, Any] | None = None
+        self.menu_id = 0
+        self.console_menu: dict[str, Any] | None = None
+        self.autoreply_info: dict[str, Any] = {
+            "is_add_friend_reply_open": 0,
+            "is_autoreply_open": 0,
+        }
+        self.last_message_at: dict[str, float] = {}
+        self.sent: list[dict[str, Any]] = []
+        self.sent_since: dict[str, int] = {}
+        self.current_token: str | None = None
+        self.forced_today = 0
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "app_id": self.app_id,
+            "menu": self.menu,
+            "console_menu": self.console_menu,
+            "autoreply_info": self.autoreply_info,
+            "last_message_at": dict(self.last_message_at),
+            "sent": list(self.sent),
+        }
+
+
+def _app_attribute(name: str, doc: str) -> property:
+    """A FakeWeChatAPI attribute that is the first app's (the tests of one account use them)."""
+
+    def get(fake: FakeWeChatAPI) -> Any:
+        return getattr(fake.primary, name)
+
+    def set_(fake: FakeWeChatAPI, value: Any) -> None:
+        setattr(fake.primary, name, value)
+
+    return property(get, set_, doc=doc)
+
+
 def _json(data: Any) -> _Answer:
     return _Answer(body=json.dumps(data, ensure_ascii=False).encode())
 
@@ -146,10 +203,17 @@ class FakeWeChatAPI:
     ``fake.url``; or ``start()`` and ``stop()``; or ``serve_forever()`` in the foreground.
 
     State a test may read or set directly (the attributes are guarded by ``lock``): ``calls``,
-    ``menu`` (the body last created, or None), ``console_menu`` (a get_current_selfmenu_info
-    answer, as if the menu were set in the console), ``autoreply_info``, ``sent`` (messages
-    sent), ``token_delay`` (seconds every stable_token call takes, to make races likely).
+    ``token_delay`` (seconds every stable_token call takes, to make races likely), and the
+    first app's ``menu``, ``console_menu``, ``autoreply_info``, ``last_message_at`` and
+    ``sent`` (see FakeApp); another account's are ``fake.app(app_id)``'s, after ``add_app``.
     """
+
+    menu = _app_attribute("menu", "The first app's menu (the body last created, or None).")
+    console_menu = _app_attribute("console_menu", "The first app's menu set in the console.")
+    autoreply_info = _app_attribute("autoreply_info", "The first app's console auto-replies.")
+    last_message_at = _app_attribute("last_message_at", "The first app's followers' last words.")
+    sent = _app_attribute("sent", "The messages sent to the first app's followers.")
+    app_secret = _app_attribute("app_secret", "The first app's AppSecret.")
 
     def __init__(
         self,
@@ -163,7 +227,8 @@ class FakeWeChatAPI:
         on_call: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.app_id = app_id
-        self.app_secret = app_secret
+        self.primary = FakeApp(app_id, app_secret)
+        self.apps: dict[str, FakeApp] = {app_id: self.primary}
         self.token_lifetime = token_lifetime
         self.clock = clock
         self.on_call = on_call
@@ -210,25 +275,32 @@ class FakeWeChatAPI:
     # --- controls -------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget every call, token, menu, message and fault."""
+        """Forget every call, token, menu, message and fault (of every app; apps stay)."""
         with self.lock:
             self.calls: list[dict[str, Any]] = []
-            self.menu: dict[str, Any] | None = None
-            self.menu_id = 0
-            self.console_menu: dict[str, Any] | None = None
-            self.autoreply_info: dict[str, Any] = {
-                "is_add_friend_reply_open": 0,
-                "is_autoreply_open": 0,
-            }
-            self.last_message_at: dict[str, float] = {}
-            self.sent: list[dict[str, Any]] = []
-            self._sent_since: dict[str, int] = {}
+            for app in self.apps.values():
+                app.reset()
             self.faults: list[Fault] = []
             self.token_delay = 0.0
             self._tokens: dict[str, float] = {}  # token -> expires at
+            self._token_apps: dict[str, FakeApp] = {}  # token -> the app it was issued to
             self._expired: set[str] = set()
-            self._current_token: str | None = None
-            self._forced_today = 0
+
+    def add_app(self, app_id: str, app_secret: str) -> FakeApp:
+        """Serve another official account too (its own tokens, menu and followers)."""
+        if not app_id or not app_secret:
+            raise ValueError("an app needs an AppID and an AppSecret")
+        with self.lock:
+            app = self.apps.get(app_id)
+            if app is None:
+                app = self.apps[app_id] = FakeApp(app_id, app_secret)
+            app.app_secret = app_secret
+            return app
+
+    def app(self, app_id: str | None = None) -> FakeApp:
+        """Return the app ``app_id`` (the first one without it); KeyError when not served."""
+        with self.lock:
+            return self.primary if app_id is None else self.apps[app_id]
 
     def add_fault(self, kind: str, **options: Any) -> Fault:
         """Misbehave on the next call(s): see ``Fault`` for the kinds and options."""
@@ -239,40 +311,54 @@ class FakeWeChatAPI:
             self.faults.append(fault)
         return fault
 
-    def set_last_message(self, openid: str, at: float | None = None) -> None:
-        """Record that ``openid`` wrote to the account at ``at`` (now by default): the
-        48-hour customer-service window opens, with its message allowance renewed."""
+    def set_last_message(
+        self, openid: str, at: float | None = None, *, app_id: str | None = None
+    ) -> None:
+        """Record that ``openid`` wrote to the account (the first app, or ``app_id``) at ``at``
+        (now by default): the 48-hour customer-service window opens, its allowance renewed."""
         with self.lock:
-            self.last_message_at[openid] = self.clock() if at is None else at
-            self._sent_since[openid] = 0
+            app = self.app(app_id)
+            app.last_message_at[openid] = self.clock() if at is None else at
+            app.sent_since[openid] = 0
 
-    def expire_tokens(self) -> None:
-        """Make every issued token expired (42001), as after two hours."""
+    def expire_tokens(self, *, app_id: str | None = None) -> None:
+        """Make every issued token (of every app, or of ``app_id``) expired (42001), as after
+        two hours."""
         with self.lock:
-            self._expired.update(self._tokens)
-            self._tokens.clear()
-            self._current_token = None
+            for token in self._tokens_of(app_id):
+                self._expired.add(token)
+                self._forget_token(token)
 
-    def invalidate_tokens(self) -> None:
-        """Make every issued token unknown (40001), as after the AppSecret is reset."""
+    def invalidate_tokens(self, *, app_id: str | None = None) -> None:
+        """Make every issued token (of every app, or of ``app_id``) unknown (40001), as after
+        the AppSecret is reset."""
         with self.lock:
-            self._tokens.clear()
-            self._current_token = None
+            for token in self._tokens_of(app_id):
+                self._forget_token(token)
+
+    def _tokens_of(self, app_id: str | None) -> list[str]:
+        return [
+            token
+            for token in self._tokens
+            if app_id is None or self._token_apps.get(token, self.primary).app_id == app_id
+        ]
+
+    def _forget_token(self, token: str) -> None:
+        app = self._token_apps.pop(token, self.primary)
+        self._tokens.pop(token, None)
+        if app.current_token == token:
+            app.current_token = None
 
     def calls_to(self, path: str) -> list[dict[str, Any]]:
         """Return the recorded calls to ``path`` (e.g. "/cgi-bin/stable_token")."""
         with self.lock:
             return [call for call in self.calls if call["path"] == path]
 
-    def state(self) -> dict[str, Any]:
+    def state(self, app_id: str | None = None) -> dict[str, Any]:
         with self.lock:
             return {
-                "app_id": self.app_id,
-                "menu": self.menu,
-                "console_menu": self.console_menu,
-                "autoreply_info": self.autoreply_info,
-                "last_message_at": dict(self.last_message_at),
-                "sent": list(self.sent),
+                **self.app(app_id).state(),
+                "apps": list(self.apps),
                 "faults": [fault.__dict__ for fault in self.faults],
             }
 
@@ -283,7 +369,7 @@ class FakeWeChatAPI:
         parts = urlsplit(target)
         path, query = parts.path.rstrip("/") or "/", parse_qs(parts.query)
         if path.startswith("/_fake/"):
-            return self._control(method, path, body)
+            return self._control(method, path, body, query)
         with self.lock:
             fault = self._take_fault(path)
             call = {
@@ -294,6 +380,7 @@ class FakeWeChatAPI:
                 "body": _recorded_body(body),
                 "time": self.clock(),
                 "fault": fault.kind if fault else None,
+                "app_id": None,
             }  # fmt: skip
             self.calls.append(call)
         delay = 0.0
@@ -310,7 +397,7 @@ class FakeWeChatAPI:
                 return self._finish(call, _Answer(disconnect=True))
             delay = fault.delay
         if path == STABLE_TOKEN_PATH:
-            answer = self._stable_token(method, body)
+            answer = self._stable_token(method, body, call)
             answer.delay = max(self.token_delay, delay)
             return self._finish(call, answer)
         handler = _ROUTES.get(path)
@@ -319,8 +406,12 @@ class FakeWeChatAPI:
             answer = _Answer(status=404, body=page, content_type="text/html")
             return self._finish(call, answer)
         with self.lock:
-            refusal = self._check_token(query)
-            answer = refusal or handler(self, method, body)
+            app = self._app_of_token(query)
+            if isinstance(app, _Answer):
+                answer = app
+            else:
+                call["app_id"] = app.app_id
+                answer = handler(self, app, method, body)
         answer.delay = delay
         return self._finish(call, answer)
 
@@ -342,7 +433,8 @@ class FakeWeChatAPI:
                 return fault
         return None
 
-    def _check_token(self, query: dict[str, list[str]]) -> _Answer | None:
+    def _app_of_token(self, query: dict[str, list[str]]) -> FakeApp | _Answer:
+        """Return the app the call's token was issued to, or WeChat's refusal of the token."""
         token = (query.get("access_token") or [""])[-1]
         if not token:
             return _error(41001)
@@ -351,11 +443,12 @@ class FakeWeChatAPI:
             return _error(42001 if token in self._expired else 40001)
         if expires_at <= self.clock():
             self._expired.add(token)
-            del self._tokens[token]
+            self._forget_token(token)
             return _error(42001)
-        return None
+        # A token a test put in _tokens directly is the first app's.
+        return self._token_apps.get(token, self.primary)
 
-    def _stable_token(self, method: str, body: bytes) -> _Answer:
+    def _stable_token(self, method: str, body: bytes, call: dict[str, Any]) -> _Answer:
         if method != "POST":
             return _error(43002)
         try:
@@ -368,30 +461,34 @@ class FakeWeChatAPI:
             return _error(40002)
         if not request.get("appid"):
             return _error(41002)
-        if request["appid"] != self.app_id:
+        with self.lock:
+            app = self.apps.get(str(request["appid"]))
+        if app is None:
             return _error(40013)
+        call["app_id"] = app.app_id
         if not request.get("secret"):
             return _error(41004)
-        if not secrets.compare_digest(str(request["secret"]), self.app_secret):
+        if not secrets.compare_digest(str(request["secret"]), app.app_secret):
             return _error(40125)
         with self.lock:
             now = self.clock()
             if request.get("force_refresh") is True:
-                if self._forced_today >= FORCE_REFRESH_PER_DAY:
+                if app.forced_today >= FORCE_REFRESH_PER_DAY:
                     return _error(45009)
-                self._forced_today += 1
-                self.invalidate_tokens()
-            current = self._current_token
+                app.forced_today += 1
+                self.invalidate_tokens(app_id=app.app_id)
+            current = app.current_token
             if current is None or self._tokens.get(current, 0) <= now:
                 current = f"FAKE_TOKEN_{len(self.calls)}_{secrets.token_urlsafe(16)}"
                 self._tokens[current] = now + self.token_lifetime
-                self._current_token = current
+                self._token_apps[current] = app
+                app.current_token = current
             expires_in = int(self._tokens[current] - now)
         return _json({"access_token": current, "expires_in": expires_in})
 
     # --- the API --------------------------------------------------------------------------
 
-    def _menu_create(self, method: str, body: bytes) -> _Answer:
+    def _menu_create(self, app: FakeApp, method: str, body: bytes) -> _Answer:
         if _ESCAPED_NON_ASCII.search(body):
             return _error(40033)
         try:
@@ -402,34 +499,34 @@ class FakeWeChatAPI:
         if problems:
             return _error(problems[0].errcode, f"{ERRMSGS.get(problems[0].errcode, 'error')} "
                           f"hint: [{problems[0].message}]")  # fmt: skip
-        self.menu = {"button": menu["button"]}
-        self.menu_id += 1
-        self.console_menu = None
+        app.menu = {"button": menu["button"]}
+        app.menu_id += 1
+        app.console_menu = None
         return _error(0)
 
-    def _menu_get(self, method: str, body: bytes) -> _Answer:
-        if self.menu is None:
+    def _menu_get(self, app: FakeApp, method: str, body: bytes) -> _Answer:
+        if app.menu is None:
             return _error(46003)
         buttons = [
             {**button, "sub_button": list(button.get("sub_button") or [])}
-            for button in self.menu["button"]
+            for button in app.menu["button"]
         ]
         for button in buttons:
             button["sub_button"] = [{**sub, "sub_button": []} for sub in button["sub_button"]]
-        return _json({"menu": {"button": buttons, "menuid": self.menu_id}})
+        return _json({"menu": {"button": buttons, "menuid": app.menu_id}})
 
-    def _menu_delete(self, method: str, body: bytes) -> _Answer:
-        self.menu = None
-        self.console_menu = None
+    def _menu_delete(self, app: FakeApp, method: str, body: bytes) -> _Answer:
+        app.menu = None
+        app.console_menu = None
         return _error(0)
 
-    def _selfmenu_info(self, method: str, body: bytes) -> _Answer:
-        if self.console_menu is not None:
-            return _json(self.console_menu)
-        if self.menu is None:
+    def _selfmenu_info(self, app: FakeApp, method: str, body: bytes) -> _Answer:
+        if app.console_menu is not None:
+            return _json(app.console_menu)
+        if app.menu is None:
             return _json({"is_menu_open": 0, "selfmenu_info": {"button": []}})
         buttons = []
-        for button in self.menu["button"]:
+        for button in app.menu["button"]:
             if button.get("sub_button"):
                 subs = [dict(sub) for sub in button["sub_button"]]
                 buttons.append({"name": button["name"], "sub_button": {"list": subs}})
@@ -437,7 +534,7 @@ class FakeWeChatAPI:
                 buttons.append(dict(button))
         return _json({"is_menu_open": 1, "selfmenu_info": {"button": buttons}})
 
-    def _custom_send(self, method: str, body: bytes) -> _Answer:
+    def _custom_send(self, app: FakeApp, method: str, body: bytes) -> _Answer:
         try:
             message = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -447,23 +544,23 @@ class FakeWeChatAPI:
         if message.get("msgtype") not in CUSTOM_MESSAGE_TYPES:
             return _error(40008)
         openid = message["touser"]
-        last = self.last_message_at.get(openid)
+        last = app.last_message_at.get(openid)
         if last is None:
             return _error(40003)
         if self.clock() - last > WINDOW_SECONDS:
             return _error(45015)
-        if self._sent_since.get(openid, 0) >= WINDOW_MESSAGES:
+        if app.sent_since.get(openid, 0) >= WINDOW_MESSAGES:
             return _error(45047)
-        self._sent_since[openid] = self._sent_since.get(openid, 0) + 1
-        self.sent.append(message)
+        app.sent_since[openid] = app.sent_since.get(openid, 0) + 1
+        app.sent.append(message)
         return _error(0)
 
-    def _autoreply_info(self, method: str, body: bytes) -> _Answer:
-        return _json(self.autoreply_info)
+    def _autoreply_info(self, app: FakeApp, method: str, body: bytes) -> _Answer:
+        return _json(app.autoreply_info)
 
     # --- /_fake/ ---------------------------------------------------------------------------
 
-    def _control(self, method: str, path: str, body: bytes) -> _Answer:
+    def _control(self, method: str, path: str, body: bytes, query: dict[str, list[str]]) -> _Answer:
         try:
             data = json.loads(body) if body else {}
         except ValueError:
@@ -471,27 +568,32 @@ class FakeWeChatAPI:
         if method == "GET" and path == "/_fake/calls":
             with self.lock:
                 return _json({"calls": list(self.calls)})
+        app_id = (query.get("app_id") or [None])[-1]
+        if app_id is not None and app_id not in self.apps and path != "/_fake/app":
+            return _Answer(status=404, body=b'{"error": "no such app"}')
         if method == "GET" and path == "/_fake/state":
-            return _json(self.state())
+            return _json(self.state(app_id))
         if method != "POST":
             return _Answer(status=405, body=b'{"error": "POST"}')
         try:
             if path == "/_fake/reset":
                 self.reset()
+            elif path == "/_fake/app":
+                self.add_app(data["app_id"], data["app_secret"])
             elif path == "/_fake/fault":
                 self.add_fault(**data)
             elif path == "/_fake/last_message":
-                self.set_last_message(data["openid"], data.get("time"))
+                self.set_last_message(data["openid"], data.get("time"), app_id=app_id)
             elif path == "/_fake/autoreply":
                 with self.lock:
-                    self.autoreply_info = data
+                    self.app(app_id).autoreply_info = data
             elif path == "/_fake/console_menu":
                 with self.lock:
-                    self.console_menu = data or None
+                    self.app(app_id).console_menu = data or None
             elif path == "/_fake/tokens/expire":
-                self.expire_tokens()
+                self.expire_tokens(app_id=app_id)
             elif path == "/_fake/tokens/invalidate":
-                self.invalidate_tokens()
+                self.invalidate_tokens(app_id=app_id)
             else:
                 return _Answer(status=404, body=b'{"error": "no such control"}')
         except (TypeError, KeyError, ValueError) as error:
@@ -499,7 +601,7 @@ class FakeWeChatAPI:
         return _json({"ok": True})
 
 
-_ROUTES: dict[str, Callable[[FakeWeChatAPI, str, bytes], _Answer]] = {
+_ROUTES: dict[str, Callable[[FakeWeChatAPI, FakeApp, str, bytes], _Answer]] = {
     "/cgi-bin/menu/create": FakeWeChatAPI._menu_create,
     "/cgi-bin/menu/get": FakeWeChatAPI._menu_get,
     "/cgi-bin/menu/delete": FakeWeChatAPI._menu_delete,

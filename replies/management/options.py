@@ -1,7 +1,9 @@
-"""What the replies commands share: common options, reading FILE or -, reporting an import.
+"""What the commands share: common options, the account they act on, reading FILE or -,
+reporting an import.
 
 A command imports these from here, never from another command: a command module is an entry
-point, and the helpers it shares need one home of their own.
+point, and the helpers it shares need one home of their own. The console's menu commands use
+them too (the console may depend on replies, never the other way round).
 """
 
 import sys
@@ -10,9 +12,42 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from replies.rules.transfer import ImportPlan, RulesFileError
+from accounts.environment import environment_account_id
+from accounts.models import Account
+from replies.rules.transfer import (
+    EVERY_ACCOUNT,
+    ImportPlan,
+    RuleScope,
+    RulesFileError,
+    account_scope,
+)
 
 DRY_RUN_HELP = "show what would change, write nothing"
+ACCOUNT_HELP = (
+    "the official account, by its URL name (the slug in /wechat/<slug>/); default: the account "
+    "configured in the environment (WECHAT_*), which answers at /wechat/"
+)
+EVERY_ACCOUNT_HELP = "the rules that answer on every account, instead of one account's"
+
+
+def add_account(parser: Any, *, every_account: bool = False, help: str = ACCOUNT_HELP) -> None:
+    """Declare --account SLUG (and, with `every_account`, --every-account instead of it)."""
+    target = parser.add_mutually_exclusive_group() if every_account else parser
+    target.add_argument("--account", metavar="SLUG", help=help)
+    if every_account:
+        target.add_argument("--every-account", action="store_true", help=EVERY_ACCOUNT_HELP)
+
+
+def account_from(slug: str | None) -> Account:
+    """Return the account `slug` names (the environment account for None), or raise a
+    one-line CommandError naming the accounts there are."""
+    if slug is None:
+        return Account.objects.get(pk=environment_account_id())
+    account = Account.objects.filter(slug=slug).first()
+    if account is None:
+        known = ", ".join(Account.objects.order_by("slug").values_list("slug", flat=True))
+        raise CommandError(f"No official account {slug!r}; the accounts are: {known}.")
+    return account
 
 
 def add_dry_run(parser: Any, *, help: str = DRY_RUN_HELP) -> None:
@@ -32,6 +67,13 @@ def read_input(path: str, *, stdin: Any = None) -> str:
         raise CommandError(f"{path} is not UTF-8 text.") from None
     except OSError as error:
         raise CommandError(f"Cannot read {path}: {error.strerror or error}.") from None
+
+
+def rule_scope_from(options: dict[str, Any]) -> RuleScope:
+    """Return the rules' scope --account / --every-account name (the environment account's)."""
+    if options.get("every_account"):
+        return EVERY_ACCOUNT
+    return account_scope(account_from(options.get("account")))
 
 
 def refusal(error: RulesFileError) -> str:

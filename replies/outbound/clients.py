@@ -3,13 +3,12 @@
 Every send (staff replies, the outbox worker) asks `client_for_account` for its client, with the
 id of the account the follower wrote to (Message.account). The account's own AppID and AppSecret
 call WeChat: from the WECHAT_* settings for the environment account, decrypted from the database
-for any other (accounts.credentials), so one account's token never sends as another.
+for any other — wechat_api.from_django.client_for_account, which the menu editor and the
+commands use too — so one account's token never sends as another.
 """
 
-from accounts.credentials import account_credentials
-from accounts.models import Account
 from wechat_api.client import WeChatClient
-from wechat_api.from_django import client_from_settings
+from wechat_api.from_django import client_for_account as account_client
 
 
 def client_for_account(account_id: int, **overrides) -> WeChatClient:
@@ -18,7 +17,4 @@ def client_for_account(account_id: int, **overrides) -> WeChatClient:
     `overrides` replace WeChatClient arguments (the outbox passes `busy_retries=0`: it backs
     off between its own tries instead).
     """
-    credentials = account_credentials(Account.objects.get(pk=account_id))
-    return client_from_settings(
-        app_id=credentials.app_id, app_secret=credentials.app_secret, **overrides
-    )
+    return account_client(account_id, **overrides)

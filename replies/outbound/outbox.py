@@ -31,6 +31,7 @@ from replies.outbound.clients import client_for_account
 from replies.outbound.payloads import custom_message, is_sendable
 from replies.outbound.sending import call_wechat, claim, is_transient, record_failure, record_sent
 from replies.protocol import Reply, summarize_reply
+from wechat_api.errors import WeChatAPIError
 
 logger = logging.getLogger("replies.outbound")
 
@@ -145,8 +146,12 @@ def deliver_follower(*, openid: str, account_id: int) -> int:
             if not claim(head, now=now):
                 continue  # taken meanwhile: look again
             if client is None:
-                # busy_retries=0: the outbox backs off between its own tries instead.
-                client = client_for_account(account_id, busy_retries=0)
+                try:
+                    # busy_retries=0: the outbox backs off between its own tries instead.
+                    client = client_for_account(account_id, busy_retries=0)
+                except WeChatAPIError as error:  # the account's secrets cannot be read
+                    record_failure(head, error)
+                    continue
             error = call_wechat(head, client)
             if error is None:
                 record_sent(head)

@@ -136,7 +136,12 @@ def send_now(*, reply: Reply, in_reply_to: Message, user, token: str) -> StaffSe
             row.save()
     except IntegrityError:  # the same token, a moment ago, in another request
         return StaffSend(row=OutgoingMessage.objects.get(idempotency_key=key), repeated=True)
-    with client_for_account(account_id) as client:
+    try:
+        client = client_for_account(account_id)
+    except WeChatAPIError as error:  # the account's secrets cannot be read: nothing sent
+        record_failure(row, error)
+        return StaffSend(row=row, repeated=False)
+    with client:
         error = call_wechat(row, client)
     if error is None:
         record_sent(row)

@@ -8,6 +8,13 @@ so importing a file twice changes nothing the second time. Every rule is validat
 admin's own forms (replies.rules.forms) before anything is written, and everything is written in one
 transaction: an invalid file is refused whole, with a message naming the rule and the field.
 The console import and the demo rules go through the same code.
+
+Official accounts: a `RuleScope` says whose rules are read or written — one account's, or the
+rules that answer on every account. An export of an account holds the rules that answer on it:
+its own, and the every-account ones marked `"every_account": true`, so a copy restores each
+where it was. Names identify rules among those that answer on the account: an import updates a
+rule of that name where it is (the account's own, or an every-account rule) and creates a new
+one in the account it names — or for every account, when the file marks it so.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from accounts.environment import environment_account_id
+from accounts.models import Account
 from replies.models import REPLY_COLUMNS, ReplyRule, RuleReply, Trigger
 from replies.protocol import ARTICLE_FIELDS
 from replies.rules.forms import (
@@ -45,7 +54,10 @@ __all__ = [
     "VERSION",
     "ImportPlan",
     "RuleChange",
+    "EVERY_ACCOUNT",
+    "RuleScope",
     "RulesFileError",
+    "account_scope",
     "apply_rules",
     "dump_document",
     "export_document",
@@ -58,14 +70,52 @@ FORMAT = "wxsite-rules"
 VERSION = 1
 
 # The document holds what the admin's forms edit, so an import validates exactly as the admin.
-RULE_FIELDS = tuple(ReplyRuleForm.Meta.fields)
+# The account is not in it: whoever imports a file chooses where its rules go (RuleScope).
+RULE_FIELDS = tuple(name for name in ReplyRuleForm.Meta.fields if name != "account")
+# Marks a rule that answers on every account (written only when true).
+EVERY_ACCOUNT_KEY = "every_account"
 TRIGGER_FIELDS = tuple(TriggerForm.Meta.fields)
 # In the document a reply's type is "type", as in the protocol's reply_to_dict.
 REPLY_FIELDS = tuple(name for name in REPLY_COLUMNS if name != "reply_type")
 # A hand-written trigger may leave these out; the match is ignored for other kinds.
 TRIGGER_DEFAULTS = {"kind": Trigger.Kind.KEYWORD, "match": Trigger.Match.EXACT}
-RULE_KEYS = frozenset(RULE_FIELDS) | {"triggers", "replies"}
+RULE_KEYS = frozenset(RULE_FIELDS) | {"triggers", "replies", EVERY_ACCOUNT_KEY}
 REPLY_KEYS = frozenset(REPLY_FIELDS) | {"type"}
+
+
+@dataclass(frozen=True)
+class RuleScope:
+    """Whose rules: one account's (`account`), or, with `account` None, those of every account."""
+
+    account: Account | None
+
+    @property
+    def account_id(self) -> int | None:
+        return self.account.pk if self.account is not None else None
+
+    def own(self):
+        """Return the Q of the rules in this scope."""
+        if self.account is None:
+            return Q(account__isnull=True)
+        return Q(account=self.account)
+
+    def answering(self):
+        """Return the Q of the rules that answer in this scope (an account's own and the
+        every-account ones; for every account, the every-account ones)."""
+        return self.own() | Q(account__isnull=True)
+
+    def __str__(self) -> str:
+        return "every account" if self.account is None else f"account {self.account.slug}"
+
+
+EVERY_ACCOUNT = RuleScope(account=None)
+
+
+def account_scope(account: Account | None = None) -> RuleScope:
+    """Return the scope of `account`'s own rules (the environment account's without one)."""
+    if account is None:
+        account = Account.objects.get(pk=environment_account_id())
+    return RuleScope(account=account)
 
 
 class RulesFileError(Exception):
@@ -79,20 +129,25 @@ class RulesFileError(Exception):
 # --- out --------------------------------------------------------------------------------------
 
 
-def export_document() -> dict[str, Any]:
-    """Return every rule, enabled or not, as the versioned document."""
-    rules = ReplyRule.objects.order_by("created_at", "id").prefetch_related(
-        Prefetch("triggers", queryset=Trigger.objects.order_by("id")),
-        Prefetch("replies", queryset=RuleReply.objects.order_by("position", "id")),
+def export_document(scope: RuleScope | None = None) -> dict[str, Any]:
+    """Return the rules that answer in `scope` (the environment account's by default), enabled
+    or not, as the versioned document (the every-account ones marked, in an account's export)."""
+    scope = scope or account_scope()
+    rules = (
+        ReplyRule.objects.filter(scope.answering())
+        .order_by("created_at", "id")
+        .prefetch_related(
+            Prefetch("triggers", queryset=Trigger.objects.order_by("id")),
+            Prefetch("replies", queryset=RuleReply.objects.order_by("position", "id")),
+        )
     )
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "rules": [
-            rule_to_dict(rule, triggers=rule.triggers.all(), replies=rule.replies.all())
-            for rule in rules
-        ],
-    }
+    entries = []
+    for rule in rules:
+        entry = rule_to_dict(rule, triggers=rule.triggers.all(), replies=rule.replies.all())
+        if rule.account_id is None and scope.account is not None:
+            entry[EVERY_ACCOUNT_KEY] = True
+        entries.append(entry)
+    return {"format": FORMAT, "version": VERSION, "rules": entries}
 
 
 def dump_document(document: Mapping[str, Any]) -> str:
@@ -217,11 +272,13 @@ class ImportedReplyForm(RuleReplyForm):
 
 @dataclass
 class ValidatedRule:
-    """A rule of the document that passed the forms: unsaved model instances."""
+    """A rule of the document that passed the forms: unsaved model instances, and whether the
+    document marks it as answering on every account."""
 
     rule: ReplyRule
     triggers: list[Trigger]
     replies: list[RuleReply]
+    every_account: bool = False
 
     @property
     def name(self) -> str:
@@ -240,10 +297,10 @@ def validate_rules(rules: Sequence[Any]) -> list[ValidatedRule]:
         problems += rule_problems
         if rule is not None:
             validated.append(rule)
-    counts = Counter(rule.name for rule in validated)
+    counts = Counter((rule.every_account, rule.name) for rule in validated)
     problems += [
         f"{count} rules are named “{name}”: names identify rules, so each must be unique."
-        for name, count in counts.items()
+        for (_every, name), count in counts.items()
         if count > 1
     ]
     if problems:
@@ -259,6 +316,9 @@ def validate_rule(data: Any, *, number: int) -> tuple[ValidatedRule | None, list
     if isinstance(data.get("name"), str) and data["name"].strip():
         where = f"Rule {number} “{data['name']}”"
     problems = _unknown_keys(data, RULE_KEYS, where)
+    every_account = data.get(EVERY_ACCOUNT_KEY, False)
+    if not isinstance(every_account, bool):
+        problems.append(f"{where}, {EVERY_ACCOUNT_KEY}: must be true or false.")
     rule_form = ReplyRuleForm(data=_rule_form_data(data))
     problems += _form_problems(rule_form, where)
     triggers = _validate_rows(
@@ -288,7 +348,13 @@ def validate_rule(data: Any, *, number: int) -> tuple[ValidatedRule | None, list
         return None, problems
     for position, reply in enumerate(replies):
         reply.position = position
-    return ValidatedRule(rule=rule_form.save(commit=False), triggers=triggers, replies=replies), []
+    validated = ValidatedRule(
+        rule=rule_form.save(commit=False),
+        triggers=triggers,
+        replies=replies,
+        every_account=every_account,
+    )
+    return validated, []
 
 
 def _unknown_keys(data: Mapping[str, Any], allowed: frozenset[str], where: str) -> list[str]:
@@ -410,43 +476,73 @@ class ImportPlan:
 
 
 def apply_rules(
-    rules: Sequence[Any], *, replace: bool = False, dry_run: bool = False
+    rules: Sequence[Any],
+    *,
+    scope: RuleScope | None = None,
+    replace: bool = False,
+    dry_run: bool = False,
 ) -> ImportPlan:
-    """Validate `rules` (document entries) and write them, all or nothing; return the plan.
+    """Validate `rules` (document entries) and write them to `scope` (the environment
+    account's by default), all or nothing; return the plan.
 
-    A rule whose name exists is updated in place (its triggers and replies replaced when they
-    differ); `replace` also deletes the rules the document does not name. With `dry_run`
-    nothing is written and the plan says what would change.
+    Names identify rules among those that answer in the scope: an account's own, then the
+    every-account ones. A rule whose name exists there is updated in place (its triggers and
+    replies replaced when they differ), staying whose it was; a new one is created in `scope`,
+    or for every account when the document marks it "every_account" (a marked rule is matched
+    among the every-account rules only). `replace` also deletes the rules answering in the
+    scope that the document does not name. With `dry_run` nothing is written and the plan
+    says what would change.
     """
     validated = validate_rules(rules)
+    scope = scope or account_scope()
+    named = {rule.name for rule in validated}
     with transaction.atomic():
-        existing = _existing_rules(names=None if replace else [rule.name for rule in validated])
+        own, shared = _existing_rules(scope=scope, names=None if replace else sorted(named))
         plan = ImportPlan()
+        touched: set[int | None] = set()
         for incoming in validated:
-            current = existing.pop(incoming.name, None)
-            change = _write_rule(incoming, current=current, dry_run=dry_run)
+            if incoming.every_account:
+                current, target = shared.pop(incoming.name, None), EVERY_ACCOUNT
+            else:
+                current, target = own.pop(incoming.name, None), scope
+                if current is None and incoming.name in shared:
+                    current, target = shared.pop(incoming.name), EVERY_ACCOUNT
+            change = _write_rule(incoming, scope=target, current=current, dry_run=dry_run)
             plan.changes.append(change)
+            if change.action != UNCHANGED:
+                touched.add(target.account_id)
         if replace:
-            for rule in existing.values():
+            leftovers = [*own.values(), *(shared.values() if shared is not own else ())]
+            for rule in leftovers:
+                if rule.name in named:
+                    continue  # named by the file, which matched its namesake in the other set
                 plan.changes.append(RuleChange(rule.name, DELETED))
+                touched.add(rule.account_id)
                 if not dry_run:
                     rule.delete()
         if plan.changed and not dry_run:
-            bump_ruleset_version()
+            # An every-account rule's change (None) reaches every account.
+            bump_ruleset_version(account_ids=touched)
     return plan
 
 
-def _existing_rules(*, names: Sequence[str] | None) -> dict[str, ReplyRule]:
-    rules = ReplyRule.objects.select_for_update().order_by("created_at", "id")
+def _existing_rules(
+    *, scope: RuleScope, names: Sequence[str] | None
+) -> tuple[dict[str, ReplyRule], dict[str, ReplyRule]]:
+    """Return the rules answering in `scope` (named `names`, or all), locked, by name: the
+    scope's own, and the every-account ones (the same dict for the every-account scope)."""
+    rules = ReplyRule.objects.select_for_update().filter(scope.answering())
     if names is not None:
         rules = rules.filter(name__in=names)
-    rules = rules.prefetch_related(
+    rules = rules.order_by("created_at", "id").prefetch_related(
         Prefetch("triggers", queryset=Trigger.objects.order_by("id")),
         Prefetch("replies", queryset=RuleReply.objects.order_by("position", "id")),
     )
-    by_name: dict[str, ReplyRule] = {}
+    own: dict[str, ReplyRule] = {}
+    shared: dict[str, ReplyRule] = {} if scope.account is not None else own
     duplicates = []
     for rule in rules:
+        by_name = own if rule.account_id is not None else shared
         if rule.name in by_name:
             duplicates.append(rule.name)
         by_name[rule.name] = rule
@@ -458,12 +554,15 @@ def _existing_rules(*, names: Sequence[str] | None) -> dict[str, ReplyRule]:
                 for name in sorted(set(duplicates))
             ]
         )
-    return by_name
+    return own, shared
 
 
-def _write_rule(incoming: ValidatedRule, *, current: ReplyRule | None, dry_run: bool) -> RuleChange:
+def _write_rule(
+    incoming: ValidatedRule, *, scope: RuleScope, current: ReplyRule | None, dry_run: bool
+) -> RuleChange:
     if current is None:
         if not dry_run:
+            incoming.rule.account = scope.account
             incoming.rule.save()
             _save_rows(incoming, rule=incoming.rule)
         return RuleChange(incoming.name, CREATED)

@@ -1,4 +1,5 @@
-"""`manage.py publish_menu FILE [--dry-run]`: publish a custom menu from menu/create's JSON."""
+"""`manage.py publish_menu FILE [--account SLUG] [--dry-run]`: publish a custom menu from
+menu/create's JSON, to one official account (the environment's by default)."""
 
 import json
 from typing import Any
@@ -7,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from console.menus import MenuRefused, publish_menu
 from console.models import MenuPublication
-from replies.management.options import read_input
+from replies.management.options import account_from, add_account, read_input
 from wechat_api.menu import check_menu
 
 
@@ -15,14 +16,16 @@ class Command(BaseCommand):
     requires_system_checks = []
     help = (
         "Publish the custom menu in FILE (the JSON menu/create takes, as export_menu writes it) "
-        "with WECHAT_APP_ID and WECHAT_APP_SECRET. A menu that breaks WeChat's rules is refused "
-        "before anything is sent. Every publication is recorded in the admin's history."
+        "with the account's AppID and AppSecret (WECHAT_APP_ID and WECHAT_APP_SECRET for the "
+        "environment's). A menu that breaks WeChat's rules is refused before anything is sent. "
+        "Every publication is recorded in the admin's history of that account."
     )
     stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
         parser.add_argument("file", help='the menu JSON ({"button": [...]}), or - for stdin')
         parser.add_argument("--dry-run", action="store_true", help="check the menu, send nothing")
+        add_account(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         source = options["file"]
@@ -41,6 +44,12 @@ class Command(BaseCommand):
             )
         buttons = body["button"]
         count = len(buttons) + sum(len(button.get("sub_button") or []) for button in buttons)
+        # A dry run reads no database, unless an account is named (it must exist).
+        account = (
+            account_from(options["account"])
+            if options["account"] or not options["dry_run"]
+            else None
+        )
         if options["dry_run"]:
             self.stdout.write(
                 f"The menu is valid: {len(buttons)} buttons, {count} in all "
@@ -48,7 +57,7 @@ class Command(BaseCommand):
             )
             return
         try:
-            publication = publish_menu(body, source=MenuPublication.Source.COMMAND)
+            publication = publish_menu(body, account=account, source=MenuPublication.Source.COMMAND)
         except MenuRefused as refusal:  # checked above; kept for a rule that changes meanwhile
             raise CommandError(str(refusal)) from None
         if not publication.ok and publication.errcode is None:
@@ -66,5 +75,6 @@ class Command(BaseCommand):
                 f"(WeChat: {publication.errmsg})"
             )
         self.stdout.write(
-            f"Published: {len(buttons)} buttons, {count} in all (publication #{publication.pk})."
+            f"Published: {len(buttons)} buttons, {count} in all (publication #{publication.pk}, "
+            f"account {account.slug})."
         )

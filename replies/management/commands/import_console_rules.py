@@ -1,20 +1,31 @@
-"""`manage.py import_console_rules`: bring the WeChat console's auto-reply rules into wxsite."""
+"""`manage.py import_console_rules [--account SLUG]`: bring an official account's WeChat
+console auto-reply rules into wxsite, as that account's rules."""
 
 import json
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from replies.management.options import add_dry_run, read_input, refusal, report_plan
+from accounts.credentials import account_credentials
+from accounts.models import Account
+from accounts.secrets import SecretsKeyMissing, SecretUnreadable
+from replies.management.options import (
+    EVERY_ACCOUNT_HELP,
+    account_from,
+    add_account,
+    add_dry_run,
+    read_input,
+    refusal,
+    report_plan,
+)
 from replies.rules.console_import import (
     ConsoleImportError,
     convert_console_rules,
     fetch_autoreply_info,
 )
-from replies.rules.transfer import UNCHANGED, RulesFileError, apply_rules
-from wechat_api.from_django import client_from_settings
+from replies.rules.transfer import EVERY_ACCOUNT, UNCHANGED, RuleScope, RulesFileError, apply_rules
+from wechat_api.from_django import client_for_account
 
 
 class Command(BaseCommand):
@@ -22,9 +33,10 @@ class Command(BaseCommand):
     requires_system_checks = []
     help = (
         "Import the auto-reply rules of the WeChat console (自动回复: keyword, follow and "
-        "default replies) from the JSON of its get_current_autoreply_info API. Without FILE, "
-        "fetch it with WECHAT_APP_ID and WECHAT_APP_SECRET. Rules are matched by name, so "
-        "importing again changes nothing."
+        "default replies) from the JSON of its get_current_autoreply_info API, as the rules of "
+        "an official account (--account; the environment's by default). Without FILE, fetch "
+        "it with that account's AppID and AppSecret (WECHAT_APP_ID and WECHAT_APP_SECRET for "
+        "the environment's). Rules are matched by name, so importing again changes nothing."
     )
     stealth_options = ("stdin",)
 
@@ -44,12 +56,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--save", metavar="FILE", help="also write the fetched JSON to FILE, for the record"
         )
+        add_account(parser)
+        parser.add_argument(
+            "--every-account",
+            action="store_true",
+            help=f"{EVERY_ACCOUNT_HELP} (still fetched from --account's console)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        info = self.read_info(options)
+        account = account_from(options["account"])
+        scope = EVERY_ACCOUNT if options["every_account"] else RuleScope(account=account)
+        info = self.read_info(options, account=account)
         try:
             conversion = convert_console_rules(info)
-            plan = apply_rules(conversion.rules, dry_run=options["dry_run"])
+            plan = apply_rules(conversion.rules, scope=scope, dry_run=options["dry_run"])
         except ConsoleImportError as error:
             raise CommandError(str(error)) from None
         except RulesFileError as error:
@@ -61,8 +81,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"Note: {note}")
         report_plan(self, plan, dry_run=options["dry_run"])
 
-    def read_info(self, options: dict[str, Any]) -> Any:
-        """Return the console's JSON: from FILE, or fetched from WeChat's API."""
+    def read_info(self, options: dict[str, Any], *, account: Account) -> Any:
+        """Return the console's JSON: from FILE, or fetched from `account`'s API."""
         if options["file"]:
             source = options["file"]
             text = read_input(source, stdin=options.get("stdin"))
@@ -72,16 +92,25 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{source} is not JSON: {error.msg} (line {error.lineno})."
                 ) from None
-        app_id, secret = settings.WECHAT_APP_ID, settings.WECHAT_APP_SECRET
-        token = options["access_token"]
-        if not app_id or not (secret or token):
+        try:
+            credentials = account_credentials(account)
+        except (SecretsKeyMissing, SecretUnreadable) as error:
             raise CommandError(
-                "Give the JSON file, or set WECHAT_APP_ID and WECHAT_APP_SECRET (or pass "
-                "--access-token) to fetch it from WeChat."
+                f"Cannot read the secrets of account {account.slug}: {error}"
+            ) from None
+        token = options["access_token"]
+        if not credentials.app_id or not (credentials.app_secret or token):
+            where = (
+                "set WECHAT_APP_ID and WECHAT_APP_SECRET"
+                if account.from_environment
+                else f"give account {account.slug} its AppID and AppSecret"
+            )
+            raise CommandError(
+                f"Give the JSON file, or {where} (or pass --access-token) to fetch it from WeChat."
             )
         overrides = {"access_token": token, "app_secret": ""} if token else {}
         try:
-            with client_from_settings(**overrides) as client:
+            with client_for_account(account, **overrides) as client:
                 info = fetch_autoreply_info(client)
         except ConsoleImportError as error:
             raise CommandError(str(error)) from None

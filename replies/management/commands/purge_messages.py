@@ -3,7 +3,8 @@
 The log grows with every message; retention rules (and the database's size) call for removing
 old rows. One DELETE over millions of rows would hold its locks for minutes and block the
 endpoint's inserts, so rows go in batches of primary keys, each its own short transaction, with
-a progress bar on stderr.
+a progress bar on stderr. Retention is usually one rule for the whole log, so every account's
+messages go by default; `--account SLUG` keeps to one account's.
 """
 
 import re
@@ -12,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from replies.management.options import add_dry_run
+from replies.management.options import account_from, add_account, add_dry_run
 from replies.models import Message
 
 AGE_PATTERN = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
@@ -66,6 +68,11 @@ class Command(BaseCommand):
             default=5000,
             help="rows per DELETE (default 5000)",
         )
+        add_account(
+            parser,
+            help="only the messages of this official account (its URL name); default: every "
+            "account's",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -75,13 +82,23 @@ class Command(BaseCommand):
         batch_size = options["batch_size"]
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        old = Message.objects.filter(received_at__lt=cutoff)
-        total = old.count()
+        messages = Message.objects.all()
         when = f"received before {timezone.localtime(cutoff):%Y-%m-%d %H:%M:%S %Z}"
+        if options["account"] is not None:
+            account = account_from(options["account"])
+            messages = messages.filter(account=account)
+            when += f" by account {account.slug}"
+        total = messages.filter(received_at__lt=cutoff).count()
         if options["dry_run"]:
             self.stdout.write(f"Would delete {total:,} messages {when}. (Dry run: none deleted.)")
             return
-        deleted = purge(cutoff=cutoff, batch_size=batch_size, total=total, progress=self.draw)
+        deleted = purge(
+            cutoff=cutoff,
+            batch_size=batch_size,
+            total=total,
+            progress=self.draw,
+            messages=messages,
+        )
         self.stderr.write("")  # end the progress bar's line
         self.stdout.write(f"Deleted {deleted:,} messages {when}.")
 
@@ -93,20 +110,27 @@ class Command(BaseCommand):
 
 
 def purge(
-    *, cutoff: datetime, batch_size: int, total: int, progress: Callable[[int, int], None]
+    *,
+    cutoff: datetime,
+    batch_size: int,
+    total: int,
+    progress: Callable[[int, int], None],
+    messages: QuerySet[Message] | None = None,
 ) -> int:
-    """Delete the messages received before `cutoff`, `batch_size` at a time; return how many.
+    """Delete the `messages` (all by default) received before `cutoff`, `batch_size` at a time;
+    return how many.
 
     Each batch selects the ids of the oldest rows (through the received_at index) and deletes
     exactly those, so no statement touches more than `batch_size` rows and each commits on
     its own. Rows that become old while it runs are deleted too; `progress(done, total)` is
     called after each batch, with the total raised when more rows than counted went.
     """
+    messages = Message.objects.all() if messages is None else messages
     deleted = 0
     progress(0, total)
     while True:
         ids = list(
-            Message.objects.filter(received_at__lt=cutoff)
+            messages.filter(received_at__lt=cutoff)
             .order_by("received_at")
             .values_list("pk", flat=True)[:batch_size]
         )

@@ -6,6 +6,13 @@ rest. `wxsend verify` rehearses the console's URL check (提交 in 基本配置)
 header of every request (a site behind nginx reached by IP); `--insecure` skips TLS certificate
 checks, for a self-signed test certificate only. The protocol work lives in replies.simulator;
 this module turns options into messages and prints what came back.
+
+`--account SLUG` talks to one of the official accounts stored in the database: its URL
+(/wechat/<slug>/ on the local server unless --url says otherwise), its token, AppID and
+EncodingAESKey (decrypted, never printed) and its original ID as ToUserName. Without it, the
+environment account's WECHAT_* settings are used and the database is not read. `--account` used
+to name the ToUserName: a value that cannot be an account's URL name (gh_… has an underscore)
+is still taken so; `--to-user` says it explicitly.
 """
 
 from __future__ import annotations
@@ -19,6 +26,11 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.credentials import account_credentials
+from accounts.models import Account
+from accounts.secrets import SecretsKeyMissing, SecretUnreadable
+from accounts.validators import SLUG_PATTERN
+from replies.management.options import ACCOUNT_HELP, account_from
 from replies.protocol import (
     Credentials,
     Event,
@@ -30,6 +42,7 @@ from replies.protocol import (
 from replies.simulator import (
     DEFAULT_ACCOUNT,
     DEFAULT_OPENID,
+    DEFAULT_SITE,
     DEFAULT_URL,
     MODES,
     WECHAT_TIMEOUT,
@@ -89,11 +102,12 @@ class Session:
     aes_key: str
     mode: str
     openid: str
-    account: str
+    account: str  # ToUserName
     timeout: float
     raw: bool
     host: str = ""
     insecure: bool = False
+    path_warning: str = ""
 
     def endpoint(self) -> Endpoint:
         """Return the endpoint with credentials for this session's mode."""
@@ -151,7 +165,9 @@ def add_common_options(parser: argparse.ArgumentParser, *, suppress: bool, url: 
 
     if url:
         parser.add_argument(
-            "--url", default=default(DEFAULT_URL), help=f"the endpoint (default {DEFAULT_URL})"
+            "--url",
+            default=default(None),
+            help=f"the endpoint (default {DEFAULT_URL}, or the --account's path on {DEFAULT_SITE})",
         )
     parser.add_argument("--token", default=default(None), help="default: WECHAT_TOKEN")
     parser.add_argument("--app-id", default=default(None), help="default: WECHAT_APP_ID")
@@ -169,8 +185,14 @@ def add_common_options(parser: argparse.ArgumentParser, *, suppress: bool, url: 
     )
     parser.add_argument(
         "--account",
-        default=default(DEFAULT_ACCOUNT),
-        help=f"our account (ToUserName; default {DEFAULT_ACCOUNT})",
+        metavar="SLUG",
+        default=default(None),
+        help=f"{ACCOUNT_HELP}: its URL, token, AppID, EncodingAESKey and original ID",
+    )
+    parser.add_argument(
+        "--to-user",
+        default=default(None),
+        help=f"ToUserName (default: the account's original ID, else {DEFAULT_ACCOUNT})",
     )
     parser.add_argument(
         "--msg-id", type=int, default=default(None), help="MsgId (MsgID of job events); random"
@@ -299,6 +321,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         session = session_from(options)
+        if session.path_warning:
+            self.stderr.write(f"! {session.path_warning}")
         kind = options.get("kind") or "chat"
         if session.insecure and urlsplit(session.url).scheme == "https":
             self.stderr.write("! --insecure: the TLS certificate is not verified (testing only).")
@@ -526,25 +550,73 @@ def chat_message(command: str, *, words: list[str], rest: str) -> dict[str, Any]
 
 
 def session_from(options: dict[str, Any]) -> Session:
-    """Return the session the options describe, secrets defaulting to the server's settings."""
+    """Return the session the options describe, secrets defaulting to the account's (the
+    server's settings without --account)."""
+    account, to_user = account_option(options.get("account"))
+    stored = stored_secrets(account) if account is not None else {}
 
-    def setting(option: str, name: str) -> str:
+    def secret(option: str, name: str, setting: str) -> str:
         value = options.get(option)
-        return value if value is not None else getattr(settings, name, "")
+        if value is not None:
+            return value
+        if account is not None:
+            return stored[name]
+        return getattr(settings, setting, "")
 
+    url = options.get("url")
+    warning = ""
+    if account is not None:
+        if url is None:
+            url = DEFAULT_SITE + account.endpoint_path
+        elif urlsplit(url).path != account.endpoint_path:
+            warning = (
+                f"{url} is not {account.endpoint_path}, the path of account {account.slug}: "
+                "its signature will be refused there unless the tokens are the same."
+            )
     return Session(
-        url=options["url"],
-        token=setting("token", "WECHAT_TOKEN"),
-        app_id=setting("app_id", "WECHAT_APP_ID"),
-        aes_key=setting("aes_key", "WECHAT_ENCODING_AES_KEY"),
+        url=url or DEFAULT_URL,
+        token=secret("token", "token", "WECHAT_TOKEN"),
+        app_id=secret("app_id", "app_id", "WECHAT_APP_ID"),
+        aes_key=secret("aes_key", "aes_key", "WECHAT_ENCODING_AES_KEY"),
         mode=options["mode"],
         openid=options["openid"],
-        account=options["account"],
+        account=options.get("to_user")
+        or to_user
+        or (account.original_id if account is not None else "")
+        or DEFAULT_ACCOUNT,
         timeout=options["timeout"],
         raw=options["raw"],
         host=options["host"] or "",
         insecure=options["insecure"],
+        path_warning=warning,
     )
+
+
+def account_option(value: str | None) -> tuple[Account | None, str | None]:
+    """Return (the account --account names, or None; the ToUserName it names instead).
+
+    A value shaped like an account's URL name is looked up (an unknown one is a CommandError);
+    any other (gh_… has an underscore) is the ToUserName, as --account meant before there were
+    several accounts.
+    """
+    if value is None:
+        return None, None
+    if SLUG_PATTERN.fullmatch(value):
+        return account_from(value), None
+    return None, value
+
+
+def stored_secrets(account: Account) -> dict[str, str]:
+    """Return the token, AppID and EncodingAESKey of `account`, or raise a CommandError."""
+    try:
+        credentials = account_credentials(account)
+    except (SecretsKeyMissing, SecretUnreadable) as error:
+        raise CommandError(f"Cannot read the secrets of account {account.slug}: {error}") from None
+    return {
+        "token": credentials.token,
+        "app_id": credentials.app_id,
+        "aes_key": credentials.aes_key,
+    }
 
 
 def message_for(kind: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
