@@ -148,7 +148,23 @@ def roll_up(
     with transaction.atomic(using=using):
         _lock_state(using)
         refresh_query_periods(keys=set(), using=using, final=True)
+    if rebuild:
+        _analyze(using)
     return done
+
+
+def _analyze(using: str) -> None:
+    """Give PostgreSQL's planner statistics of the rebuilt tables at once.
+
+    Without them (autovacuum analyzes a while later) it reads a whole account's rows for the
+    next runs' few keys and followers: seconds per run instead of milliseconds.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in ROLLUP_MODELS:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def _lock_state(using: str) -> RollupState:
