@@ -402,3 +402,12 @@ def test_wxsend_account_with_a_gh_value_still_means_to_user_name(live_server):
     stored = Message.objects.get()
     assert stored.to_user == "gh_legacy00001" and stored.account.from_environment
     assert ENVIRONMENT_TO_USER != stored.to_user
+
+
+def test_wxsend_says_which_account_lacks_a_secret(two_accounts):  # noqa: F811
+    a, _b = two_accounts
+    a.set_secret("aes_key", "")
+    a.save()
+
+    with pytest.raises(CommandError, match="give account shop-a its EncodingAESKey and AppID"):
+        run("wxsend", "--account", "shop-a", "--mode", "aes", "text", "你好")

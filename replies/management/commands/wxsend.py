@@ -108,6 +108,13 @@ class Session:
     host: str = ""
     insecure: bool = False
     path_warning: str = ""
+    stored_account: str = ""  # the URL name of the stored account whose secrets these are
+
+    def _no_token(self) -> str:
+        """Return what to do about a missing token: set the setting, or fill in the account."""
+        if self.stored_account:
+            return f"No token: give account {self.stored_account} its Token"
+        return "No token: set WECHAT_TOKEN"
 
     def endpoint(self) -> Endpoint:
         """Return the endpoint with credentials for this session's mode."""
@@ -116,9 +123,7 @@ class Session:
     def verification_endpoint(self) -> Endpoint:
         """Return the endpoint for the console's URL check: only the token is needed."""
         if not self.token:
-            raise SimulatorError(
-                "No token: set WECHAT_TOKEN or pass --token (the console's 令牌/Token)."
-            )
+            raise SimulatorError(f"{self._no_token()} or pass --token (the console's 令牌/Token).")
         return self.endpoint_with(Credentials(token=self.token, app_id=self.app_id))
 
     def endpoint_with(self, credentials: Credentials) -> Endpoint:
@@ -138,13 +143,18 @@ class Session:
     def credentials(self) -> Credentials:
         """Return the credentials, refusing a mode they are not enough for."""
         if not self.token:
-            raise SimulatorError("No token: set WECHAT_TOKEN or pass --token.")
+            raise SimulatorError(f"{self._no_token()} or pass --token.")
         if self.mode == "plain":
             return Credentials(token=self.token, app_id=self.app_id)
         if not self.aes_key or not self.app_id:
+            what = (
+                f"give account {self.stored_account} its EncodingAESKey and AppID"
+                if self.stored_account
+                else "set WECHAT_ENCODING_AES_KEY and WECHAT_APP_ID"
+            )
             raise SimulatorError(
-                f"{self.mode} mode needs an EncodingAESKey and an AppID: set "
-                "WECHAT_ENCODING_AES_KEY and WECHAT_APP_ID, or pass --aes-key and --app-id."
+                f"{self.mode} mode needs an EncodingAESKey and an AppID: {what}, or pass "
+                "--aes-key and --app-id."
             )
         try:
             key = decode_aes_key(self.aes_key)
@@ -589,6 +599,7 @@ def session_from(options: dict[str, Any]) -> Session:
         host=options["host"] or "",
         insecure=options["insecure"],
         path_warning=warning,
+        stored_account=account.slug if account is not None and not account.from_environment else "",
     )
 
 
