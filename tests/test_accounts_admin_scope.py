@@ -21,6 +21,12 @@ from replies.models import (
     SecurityEvent,
     SpoolConflict,
 )
+from tests.accounts_helpers import (  # noqa: F401 - fixtures used by name
+    account_a,
+    account_b,
+    secrets_key,
+    two_accounts,
+)
 from tests.factories import make_rule
 
 pytestmark = pytest.mark.django_db
@@ -473,3 +479,30 @@ def test_an_old_message_keeps_its_account_scope_when_paged(member_a, data):
     assert page.status_code == 200 and "更早的问题" in text(page)
     theirs = member_a.get(url, {"openid": OPENID_A, "before": data["message_b"].pk})
     assert theirs.status_code == 404
+
+
+# --- end to end: messages to each account's URL, read in the admin --------------------------
+
+
+def test_messages_to_each_accounts_url_are_seen_by_that_accounts_staff_only(
+    client,
+    account_a,  # noqa: F811 - fixtures
+    account_b,  # noqa: F811
+):
+    a, b = account_a.account, account_b.account
+    make_rule("甲的营业时间", keywords=["营业"], text="A 九点开门", account=a)
+    make_rule("乙的营业时间", keywords=["营业"], text="B 十点开门", account=b)
+    for server, openid in ((account_a, OPENID_A), (account_b, OPENID_B)):
+        response = server.post(server.xml("text", openid=openid, Content="营业"))
+        assert response.status_code == 200
+    client.force_login(staff_user("member-of-a", a))
+    listing = text(client.get(f"{ADMIN}message/", **ZH))
+    assert OPENID_A[:14] in listing and OPENID_B[:14] not in listing
+    assert "甲的营业时间" in listing and "乙的营业时间" not in listing
+    thread = text(client.get(f"{ADMIN}message/conversation/", {"openid": OPENID_A}))
+    assert "A 九点开门" in thread
+    assert client.get(f"{ADMIN}message/conversation/", {"openid": OPENID_B}).status_code == 404
+    # The tester answers as A's URL did.
+    query = {"msg_type": "text", "text": "营业", "account": a.pk}
+    tester = client.get(f"{ADMIN}replyrule/tester/", query)
+    assert "A 九点开门" in text(tester) and "B 十点开门" not in text(tester)
