@@ -5,50 +5,19 @@ POST goes over HTTP to the same server, as WeChat's would. Skipped locally witho
 playwright, failed under CI.
 """
 
-import time
-import urllib.request
-from urllib.parse import urlencode
-
 import pytest
 
-from replies.protocol import Credentials, decode_aes_key, parse_xml
-from replies.protocol.client import build_message_xml, open_reply, sign_request
+from replies.protocol import parse_xml
 from replies.rules import ruleset as matching
 from tests.browser import logged_in_page, make_operator, require_browser, screenshot
-from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OPENID, TOKEN
+from tests.conftest import ACCOUNT, OPENID
+from tests.wechat_http import post_signed_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RULE_NAME = "浏览器规则"
 KEYWORD = "浏览器测试"
 REPLY_TEXT = "浏览器里写的回复：营业时间 9:00–18:00"
-
-
-def post_as_wechat(url: str, text: str, *, mode: str, msg_id: int) -> bytes:
-    """POST a text message to `url` signed like WeChat's servers; return the reply XML."""
-    credentials = Credentials(token=TOKEN, app_id=APP_ID, aes_keys=(decode_aes_key(AES_KEY),))
-    xml = build_message_xml(
-        msg_type="text",
-        from_user=OPENID,
-        to_user=ACCOUNT,
-        create_time=int(time.time()),
-        Content=text,
-        MsgId=msg_id,
-    )
-    query, body = sign_request(
-        xml=xml,
-        credentials=credentials,
-        mode=mode,
-        timestamp=str(int(time.time())),
-        nonce=str(msg_id),
-    )
-    request = urllib.request.Request(
-        f"{url}?{urlencode(query)}", data=body, headers={"Content-Type": "text/xml"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
-        answer = response.read()
-    return open_reply(body=answer, credentials=credentials, encrypted=mode != "plain")
 
 
 def test_rule_added_in_the_browser_answers_a_signed_post(live_server, tmp_path, record_property):
@@ -91,7 +60,7 @@ def test_rule_added_in_the_browser_answers_a_signed_post(live_server, tmp_path, 
     # in plaintext mode and in safe (AES) mode.
     endpoint = f"{live_server.url}/wechat/"
     for msg_id, mode in enumerate(("plain", "aes"), start=7_100_000_000_000_000_001):
-        reply = parse_xml(post_as_wechat(endpoint, KEYWORD, mode=mode, msg_id=msg_id))
+        reply = parse_xml(post_signed_text(endpoint, KEYWORD, mode=mode, msg_id=msg_id)[0])
         assert reply["MsgType"] == "text"
         assert reply["Content"] == REPLY_TEXT
         assert reply["ToUserName"] == OPENID and reply["FromUserName"] == ACCOUNT

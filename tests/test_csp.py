@@ -7,20 +7,16 @@ violation it reports (the `securitypolicyviolation` event and the console).
 """
 
 import re
-import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urljoin
 
 import pytest
 from django.apps import apps
 from django.urls import reverse
 
-from replies.protocol import Credentials, decode_aes_key
-from replies.protocol.client import build_message_xml, sign_request
 from tests.browser import PASSWORD, chromium_page, make_operator, require_browser
-from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OPENID, TOKEN
 from tests.factories import make_rule
+from tests.wechat_http import post_signed_text
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = (
@@ -126,28 +122,8 @@ class Recorder:
 
 
 def post_as_wechat(url: str, text: str, msg_id: int) -> None:
-    credentials = Credentials(token=TOKEN, app_id=APP_ID, aes_keys=(decode_aes_key(AES_KEY),))
-    xml = build_message_xml(
-        msg_type="text",
-        from_user=OPENID,
-        to_user=ACCOUNT,
-        create_time=int(time.time()),
-        Content=text,
-        MsgId=msg_id,
-    )
-    query, body = sign_request(
-        xml=xml,
-        credentials=credentials,
-        mode="plain",
-        timestamp=str(int(time.time())),
-        nonce=str(msg_id),
-    )
-    request = urllib.request.Request(
-        f"{url}?{urlencode(query)}", data=body, headers={"Content-Type": "text/xml"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
-        assert "Content-Security-Policy" not in response.headers
+    _reply, headers = post_signed_text(url, text, msg_id=msg_id)
+    assert "Content-Security-Policy" not in headers
 
 
 @pytest.mark.django_db(transaction=True)

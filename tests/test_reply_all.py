@@ -7,9 +7,7 @@ API over real HTTP. Transactional: the worker commits as it does in production.
 
 import json
 import time
-import urllib.request
 from datetime import timedelta
-from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -22,8 +20,7 @@ from replies.groups import CUSTOMER_SERVICE
 from replies.models import Message, OutgoingMessage, ReplyRule
 from replies.outbound import outbox
 from replies.outbound.sending import claim
-from replies.protocol import Credentials, decode_aes_key, parse_xml
-from replies.protocol.client import build_message_xml, open_reply, sign_request
+from replies.protocol import parse_xml
 from replies.rules import ruleset
 from replies.rules.tester import run_rule_tester
 from replies.rules.transfer import (
@@ -32,9 +29,10 @@ from replies.rules.transfer import (
     export_document,
     load_document,
 )
-from tests.conftest import ACCOUNT, AES_KEY, APP_ID, OPENID, TOKEN, next_msg_id
+from tests.conftest import OPENID
 from tests.factories import make_rule
 from tests.outbound_helpers import CUSTOM_SEND, fake_api, run_worker, sent_texts
+from tests.wechat_http import post_signed_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,29 +59,7 @@ def rule():
 
 def post_over_http(base_url: str, text: str) -> bytes:
     """POST a signed text to `base_url`/wechat/ as WeChat's servers do; return the reply XML."""
-    credentials = Credentials(token=TOKEN, app_id=APP_ID, aes_keys=(decode_aes_key(AES_KEY),))
-    msg_id = next_msg_id()
-    xml = build_message_xml(
-        msg_type="text",
-        from_user=OPENID,
-        to_user=ACCOUNT,
-        create_time=int(time.time()),
-        Content=text,
-        MsgId=msg_id,
-    )
-    query, body = sign_request(
-        xml=xml,
-        credentials=credentials,
-        mode="plain",
-        timestamp=str(int(time.time())),
-        nonce=str(msg_id),
-    )
-    request = urllib.request.Request(
-        f"{base_url}/wechat/?{urlencode(query)}", data=body, headers={"Content-Type": "text/xml"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
-        return open_reply(body=response.read(), credentials=credentials, encrypted=False)
+    return post_signed_text(f"{base_url}/wechat/", text)[0]
 
 
 def statuses():
