@@ -233,6 +233,19 @@ def test_every_account_import_and_replace_keep_to_their_scope(two_accounts):  # 
     assert rules_of(a) == set() and rules_of(b) == {"乙旧"} and rules_of(None) == {"新"}
 
 
+def test_replacing_one_accounts_rules_keeps_the_rules_other_accounts_share(two_accounts):  # noqa: F811
+    a, b = two_accounts
+    make_rule("甲旧", keywords=["旧"], text="旧", account=a)
+    make_rule("共同", keywords=["共同"], text="共同")
+    text = document(rule_entry("甲新", "新", "新"))
+
+    out, _ = run("import_rules", "-", "--account", "shop-a", "--replace", stdin=StringIO(text))
+
+    # B answers with 共同 too: replacing A's rules must not take it from B.
+    assert "deleted   甲旧" in out and "共同" not in out
+    assert rules_of(a) == {"甲新"} and rules_of(None) == {"共同"}
+
+
 def test_an_import_moves_only_the_rule_versions_it_touches(two_accounts):  # noqa: F811
     a, b = two_accounts
     before_a = ruleset.current_ruleset_version(account_id=a.pk)

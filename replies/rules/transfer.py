@@ -490,8 +490,9 @@ def apply_rules(
     replies replaced when they differ), staying whose it was; a new one is created in `scope`,
     or for every account when the document marks it "every_account" (a marked rule is matched
     among the every-account rules only). `replace` also deletes the rules answering in the
-    scope that the document does not name. With `dry_run` nothing is written and the plan
-    says what would change.
+    scope that the document does not name (every-account ones only while no other account
+    answers with them, or for the every-account scope). With `dry_run` nothing is written and
+    the plan says what would change.
     """
     validated = validate_rules(rules)
     scope = scope or account_scope()
@@ -512,7 +513,11 @@ def apply_rules(
             if change.action != UNCHANGED:
                 touched.add(target.account_id)
         if replace:
-            leftovers = [*own.values(), *(shared.values() if shared is not own else ())]
+            leftovers = list(own.values())
+            if shared is not own and not _others_share(scope):
+                # Every-account rules not named go too only when no other account answers with
+                # them: replacing one account's rules must not remove another's.
+                leftovers += shared.values()
             for rule in leftovers:
                 if rule.name in named:
                     continue  # named by the file, which matched its namesake in the other set
@@ -524,6 +529,11 @@ def apply_rules(
             # An every-account rule's change (None) reaches every account.
             bump_ruleset_version(account_ids=touched)
     return plan
+
+
+def _others_share(scope: RuleScope) -> bool:
+    """Return whether another account also answers with `scope`'s every-account rules."""
+    return Account.objects.exclude(pk=scope.account_id).exists()
 
 
 def _existing_rules(
