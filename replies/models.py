@@ -537,7 +537,8 @@ class SecurityEvent(models.Model):
             "the detail shown is the first one's."
         ),
     )
-    # "minute|code|address" (or "minute|code|overflow"): what repeats of the same event share.
+    # "minute|code|address|account" (or "minute|code|overflow|account"): what repeats of the
+    # same event share.
     bucket = models.CharField(  # noqa: DJ001 - NULL for rows written before buckets existed
         _("bucket"), max_length=120, null=True, blank=True, editable=False
     )
