@@ -399,3 +399,17 @@ def fake_sent_elsewhere(fake) -> list:
         if app_id != ACCOUNT_B["app_id"]
         for message in app.sent
     ]
+
+
+def test_a_stored_account_without_app_secret_is_named_before_any_call(fake, accounts):
+    from wechat_api.errors import WeChatAPINotConfigured
+    from wechat_api.from_django import client_for_account
+
+    a, _b = accounts
+    a.set_secret("app_secret", "")
+    a.save()
+    with pytest.raises(WeChatAPINotConfigured) as refused:
+        client_for_account(a)
+    assert a.name in refused.value.explanation and "AppSecret" in refused.value.explanation
+    assert "WECHAT_APP_SECRET" not in refused.value.explanation  # the settings would not help
+    assert fake.calls == []

@@ -173,9 +173,12 @@ class WeChatAPIBadAnswer(WeChatAPIError):
 class WeChatAPINotConfigured(WeChatAPIError):
     """The client cannot call: no AppID, or neither an AppSecret nor an access token."""
 
-    def __init__(self, errmsg: str):
+    def __init__(self, errmsg: str, explanation: str = ""):
         super().__init__(
-            None, errmsg, "未配置公众号的 AppID 和 AppSecret（WECHAT_APP_ID、WECHAT_APP_SECRET）。"
+            None,
+            errmsg,
+            explanation
+            or "未配置公众号的 AppID 和 AppSecret（WECHAT_APP_ID、WECHAT_APP_SECRET）。",
         )
 
 

@@ -54,7 +54,19 @@ def client_for_account(account: Account | int, **overrides) -> WeChatClient:
         credentials = account_credentials(account)
     except (SecretsKeyMissing, SecretUnreadable) as error:
         raise WeChatAPINotConfigured(
-            f"the AppSecret of account {account.slug} cannot be decrypted: {error}"
+            f"the AppSecret of account {account.slug} cannot be decrypted: {error}",
+            f"公众号“{account.name}”保存的 AppSecret 无法解密："
+            "检查 WECHAT_SECRETS_KEYS 是否仍含加密时用的密钥。",
         ) from None
+    if (
+        not account.from_environment
+        and not credentials.app_secret
+        and "access_token" not in overrides
+    ):
+        raise WeChatAPINotConfigured(
+            f"account {account.slug} has no AppSecret",
+            f"公众号“{account.name}”未保存 AppSecret：超级用户可在后台“公众号”页面填写，或运行 "
+            f"manage.py add_account --update --slug {account.slug} --app-secret …",
+        )
     arguments = {"app_id": credentials.app_id, "app_secret": credentials.app_secret}
     return client_from_settings(**{**arguments, **overrides})
