@@ -262,14 +262,16 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         report = insights.unanswered_queries(**span, limit=limit)
         shares = insights.answer_shares(**span)
         changelist = reverse("admin:replies_message_changelist")
+        # The message log's own filter parameters: it refuses any other lookup. Its account
+        # filter exists for exactly the users this page offers a choice of accounts to.
+        log_filter = {"msg_type__exact": "text"}
+        if choice.shown and choice.accounts is not None and len(choice.accounts) == 1:
+            log_filter["account"] = str(choice.accounts[0])
         rows = [
             {
                 "group": group,
                 "keyword_ok": _keyword_error(group.key) is None,
-                # The message log's own filter parameter: it refuses any other lookup.
-                "messages_url": (
-                    f"{changelist}?{urlencode({'msg_type__exact': 'text', 'q': group.sample})}"
-                ),
+                "messages_url": f"{changelist}?{urlencode({**log_filter, 'q': group.sample})}",
             }
             for group in report.groups
         ]

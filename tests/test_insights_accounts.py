@@ -121,6 +121,16 @@ def test_a_member_of_a_sees_only_as_traffic(world, period):
     assert sum(int(c[5].text_content()) for c in cells) == 0  # B's follow is not A's
 
 
+def test_an_unanswered_querys_messages_link_keeps_to_the_chosen_account(world):
+    content = page(world["member"], "unanswered/", account=world["a"].pk, days="7")
+    link = html.fromstring(content).xpath("//table[@id='unanswered']//a[contains(@href, 'q=')]")
+    href = link[0].get("href")
+    assert f"account={world['a'].pk}" in href
+    listing = world["member"].get(href)
+    assert listing.status_code == 200
+    assert b"alpha question" in listing.content and b"bravo" not in listing.content
+
+
 def test_the_member_defaults_to_an_account_they_see(world):
     content = page(world["member"], "unanswered/")
     assert "bravo" not in content and "secret" not in content
