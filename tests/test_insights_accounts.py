@@ -52,7 +52,9 @@ def world():
     """Two stored accounts, A and B, with their own traffic; a staff member of A."""
     a = Account.objects.create(name="Account A", slug="acc-a")
     b = Account.objects.create(name="Account B", slug="acc-b")
-    now = timezone.now()
+    # Yesterday noon, local time: every message below falls on one local day whatever the hour
+    # the test runs at (at 02:00 "one to five hours ago" spans two days).
+    now = (timezone.localtime() - timedelta(days=1)).replace(hour=12, minute=0)
     rule_a = make_rule("A price rule", keywords=["price"], account=a)
     rule_b = make_rule("B secret rule", keywords=["secret"], account=b)
     make_rule("B idle rule", keywords=["never"], account=b)
