@@ -34,6 +34,13 @@ def environment_account_id() -> int:
     return Account.objects.filter(from_environment=True).values_list("pk", flat=True).get()
 
 
+def environment_account():
+    """Return the environment account's row (the account commands and pages default to)."""
+    from accounts.models import Account
+
+    return Account.objects.get(pk=environment_account_id())
+
+
 def forget_environment_account() -> None:
     """Forget the cached id (tests: a flushed database gets a new row)."""
     environment_account_id.cache_clear()

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
-from accounts.environment import environment_account_id
+from accounts.environment import environment_account
 from accounts.models import Account
 from console.models import MenuButton, MenuPublication
 from replies.rules.index import CLICK
@@ -57,7 +57,7 @@ class MenuRefused(Exception):
 
 
 def _account(account: Account | None) -> Account:
-    return account if account is not None else Account.objects.get(pk=environment_account_id())
+    return account if account is not None else environment_account()
 
 
 def menu_json(body: dict[str, Any]) -> str:

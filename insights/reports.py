@@ -65,8 +65,6 @@ UNSUBSCRIBE = Event.UNSUBSCRIBE.value
 HOURS = tuple(range(24))
 Accounts = Sequence[int] | None
 
-__all__ = ["Period", "local_days"]  # re-exported: the pages and tests take them from here
-
 
 # --- the period ------------------------------------------------------------------------------
 

@@ -424,3 +424,13 @@ def test_wxsend_says_which_account_lacks_a_secret(two_accounts):  # noqa: F811
 
     with pytest.raises(CommandError, match="give account shop-a its EncodingAESKey and AppID"):
         run("wxsend", "--account", "shop-a", "--mode", "aes", "text", "你好")
+
+
+def test_fake_api_with_stored_accounts_names_unreadable_secrets_in_one_line(two_accounts, settings):  # noqa: F811
+    from cryptography.fernet import Fernet
+
+    settings.WECHAT_SECRETS_KEYS = (
+        Fernet.generate_key().decode()
+    )  # not the key they were saved with
+    with pytest.raises(CommandError, match="Cannot read the secrets of account shop-a"):
+        run("fake_wechat_api", "127.0.0.1:0", "--stored-accounts")

@@ -12,8 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.environment import environment_account_id
+from accounts.credentials import AccountCredentials, account_credentials
+from accounts.environment import environment_account
 from accounts.models import Account
+from accounts.secrets import SecretsKeyMissing, SecretUnreadable
 from replies.rules.transfer import (
     EVERY_ACCOUNT,
     ImportPlan,
@@ -42,12 +44,21 @@ def account_from(slug: str | None) -> Account:
     """Return the account `slug` names (the environment account for None), or raise a
     one-line CommandError naming the accounts there are."""
     if slug is None:
-        return Account.objects.get(pk=environment_account_id())
+        return environment_account()
     account = Account.objects.filter(slug=slug).first()
     if account is None:
         known = ", ".join(Account.objects.order_by("slug").values_list("slug", flat=True))
         raise CommandError(f"No official account {slug!r}; the accounts are: {known}.")
     return account
+
+
+def credentials_of(account: Account) -> AccountCredentials:
+    """Return `account`'s credentials, or raise a one-line CommandError when its stored
+    secrets cannot be decrypted (no WECHAT_SECRETS_KEYS, or not the key they were saved with)."""
+    try:
+        return account_credentials(account)
+    except (SecretsKeyMissing, SecretUnreadable) as error:
+        raise CommandError(f"Cannot read the secrets of account {account.slug}: {error}") from None
 
 
 def add_dry_run(parser: Any, *, help: str = DRY_RUN_HELP) -> None:

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from accounts.environment import environment_account_id
+from accounts.environment import environment_account
 from accounts.models import Account
 from replies.models import REPLY_COLUMNS, ReplyRule, RuleReply, Trigger
 from replies.protocol import ARTICLE_FIELDS
@@ -114,7 +114,7 @@ EVERY_ACCOUNT = RuleScope(account=None)
 def account_scope(account: Account | None = None) -> RuleScope:
     """Return the scope of `account`'s own rules (the environment account's without one)."""
     if account is None:
-        account = Account.objects.get(pk=environment_account_id())
+        account = environment_account()
     return RuleScope(account=account)
 
 

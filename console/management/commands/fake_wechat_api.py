@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.credentials import account_credentials
 from accounts.models import Account
+from replies.management.options import credentials_of
 from wechat_api.fake import FakeWeChatAPI
 
 DEFAULT_ADDRESS = "127.0.0.1:8100"
@@ -104,7 +104,7 @@ class Command(BaseCommand):
             apps.append((app_id, secret))
         if options["stored_accounts"]:
             for account in Account.objects.filter(from_environment=False).exclude(app_id=""):
-                credentials = account_credentials(account)
+                credentials = credentials_of(account)
                 if credentials.app_secret:
                     apps.append((credentials.app_id, credentials.app_secret))
         return apps

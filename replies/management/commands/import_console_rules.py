@@ -7,14 +7,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.credentials import account_credentials
 from accounts.models import Account
-from accounts.secrets import SecretsKeyMissing, SecretUnreadable
 from replies.management.options import (
     EVERY_ACCOUNT_HELP,
     account_from,
     add_account,
     add_dry_run,
+    credentials_of,
     read_input,
     refusal,
     report_plan,
@@ -92,12 +91,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{source} is not JSON: {error.msg} (line {error.lineno})."
                 ) from None
-        try:
-            credentials = account_credentials(account)
-        except (SecretsKeyMissing, SecretUnreadable) as error:
-            raise CommandError(
-                f"Cannot read the secrets of account {account.slug}: {error}"
-            ) from None
+        credentials = credentials_of(account)
         token = options["access_token"]
         if not credentials.app_id or not (credentials.app_secret or token):
             where = (

@@ -26,11 +26,9 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.credentials import account_credentials
 from accounts.models import Account
-from accounts.secrets import SecretsKeyMissing, SecretUnreadable
 from accounts.validators import SLUG_PATTERN
-from replies.management.options import ACCOUNT_HELP, account_from
+from replies.management.options import ACCOUNT_HELP, account_from, credentials_of
 from replies.protocol import (
     Credentials,
     Event,
@@ -619,10 +617,7 @@ def account_option(value: str | None) -> tuple[Account | None, str | None]:
 
 def stored_secrets(account: Account) -> dict[str, str]:
     """Return the token, AppID and EncodingAESKey of `account`, or raise a CommandError."""
-    try:
-        credentials = account_credentials(account)
-    except (SecretsKeyMissing, SecretUnreadable) as error:
-        raise CommandError(f"Cannot read the secrets of account {account.slug}: {error}") from None
+    credentials = credentials_of(account)
     return {
         "token": credentials.token,
         "app_id": credentials.app_id,
