@@ -266,8 +266,10 @@ class ReplyRuleAdmin(AccountScopedAdmin, OfferedLookupsOnly, admin.ModelAdmin):
     def _set_enabled(self, request, queryset, enabled):
         queryset = self.editable(request, queryset)
         with transaction.atomic():
+            # Only the selected rules' accounts rebuild (None: an every-account rule, all do).
+            account_ids = set(queryset.values_list("account_id", flat=True))
             count = queryset.update(enabled=enabled, updated_at=timezone.now())
-            bump_ruleset_version()  # update() sends no signals
+            bump_ruleset_version(account_ids=account_ids)  # update() sends no signals
         self.message_user(
             request,
             ngettext("%(count)d rule updated.", "%(count)d rules updated.", count)
