@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from replies.endpoint.account_lookup import EndpointAccount
@@ -31,9 +31,9 @@ from replies.endpoint.errors import (
     is_outage,
 )
 from replies.endpoint.spool import drain_spool_soon, message_xml, spool_message, spooled_reply
-from replies.endpoint.storage import insert_message
+from replies.endpoint.storage import store_message
 from replies.models import Message
-from replies.outbound.outbox import followup_specs, store_followups
+from replies.outbound.outbox import followup_specs
 from replies.protocol import (
     NO_REPLY,
     Event,
@@ -129,10 +129,7 @@ def handle_message(
         return _spool(row, message, followups)
     try:
         with database_deadline(deadline_at):
-            if followups:
-                _insert_with_followups(row, followups)
-            else:
-                insert_message(row)
+            store_message(row, followups)
     except IntegrityError:
         return _answer_retry(row, message)
     except DatabaseError as error:
@@ -141,13 +138,6 @@ def handle_message(
         return _spool(row, message, followups)
     drain_spool_soon()
     return _handled(message, row.reply_xml, message_id=row.pk, duplicate=False, rule_id=row.rule_id)
-
-
-def _insert_with_followups(row: Message, followups: list[dict]) -> None:
-    """Store the message and its outbox rows (and their task) in one transaction."""
-    with transaction.atomic():
-        insert_message(row)
-        store_followups(row, followups, rule_id=row.rule_id, rule_name=row.rule_name)
 
 
 def _row_for(

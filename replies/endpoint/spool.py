@@ -42,13 +42,12 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError
 from django.db.models import Q
 
 from replies.endpoint.errors import ReplayedRequest, is_outage
-from replies.endpoint.storage import insert_message
+from replies.endpoint.storage import store_message
 from replies.models import Message, SpoolConflict
-from replies.outbound.outbox import store_followups
 
 logger = logging.getLogger("replies.spool")
 
@@ -348,7 +347,7 @@ def _replay_file(path: Path) -> str:
     row = _row_from_json(data)
     try:
         try:
-            _store(row, data.get(FOLLOWUPS) or [])
+            store_message(row, data.get(FOLLOWUPS) or [])
         except IntegrityError:
             return _settle_collision(path, row)
     except OSError:
@@ -367,16 +366,6 @@ def _replay_file(path: Path) -> str:
         return "failed"
     path.unlink(missing_ok=True)
     return "stored"
-
-
-def _store(row: Message, followups: list[dict]) -> None:
-    """INSERT the message, with its follow-ups in the outbox in the same transaction."""
-    if not followups:
-        insert_message(row)
-        return
-    with transaction.atomic():
-        insert_message(row)
-        store_followups(row, followups, rule_id=row.rule_id, rule_name=row.rule_name)
 
 
 def _settle_collision(path: Path, row: Message) -> str:

@@ -10,6 +10,7 @@ from functools import lru_cache, partial
 from django.db import connection, models, transaction
 
 from replies.models import Message
+from replies.outbound.outbox import store_followups
 
 
 @lru_cache(maxsize=4)
@@ -70,6 +71,17 @@ def insert_message(row: Message) -> None:
     else:
         row.pk = _execute_insert(sql, params)
     row._state.adding = False
+
+
+def store_message(row: Message, followups: list[dict] = ()) -> None:
+    """INSERT the message; with "reply all" follow-ups, also their outbox rows, in the same
+    transaction (both committed or neither). The endpoint and spool replay both store so."""
+    if not followups:
+        insert_message(row)
+        return
+    with transaction.atomic():
+        insert_message(row)
+        store_followups(row, followups)
 
 
 def _execute_insert(sql: str, params: list) -> int:

@@ -70,10 +70,9 @@ def followup_specs(replies: tuple[Reply, ...], *, openid: str) -> list[dict[str,
     return specs
 
 
-def store_followups(
-    message: Message, specs: list[dict[str, Any]], *, rule_id: int | None, rule_name: str
-) -> None:
-    """Store `specs` as pending rows answering the stored `message`, and enqueue their delivery.
+def store_followups(message: Message, specs: list[dict[str, Any]]) -> None:
+    """Store `specs` as pending rows answering the stored `message` (sent by its rule), and
+    enqueue their delivery.
 
     Call it inside the transaction that stores `message`. The idempotency keys (dedup key and
     position) make a second store of the same message's follow-ups fail with the message's own
@@ -88,8 +87,8 @@ def store_followups(
             kind=spec["kind"],
             payload=spec["payload"],
             summary=spec["summary"][:200],
-            rule_id=rule_id,
-            rule_name=rule_name[:60],
+            rule_id=message.rule_id,
+            rule_name=message.rule_name,
             in_reply_to_id=message.pk,
             idempotency_key=f"all:{message.dedup_key}:{position}",
             created_at=message.received_at,
