@@ -96,7 +96,7 @@ class Database:
                 connection.commit()
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             else:
-                connection.execute(f"TRUNCATE {self.table}")
+                connection.execute(f"TRUNCATE {self.table} CASCADE")  # the outbox refers to it
                 connection.execute(f"VACUUM ANALYZE {self.table}")
         finally:
             connection.close()

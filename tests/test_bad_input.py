@@ -3,6 +3,7 @@ on each endpoint path (/wechat/ and a stored account's /wechat/<slug>/)."""
 
 import base64
 import time
+from urllib.parse import urlencode
 
 import pytest
 from lxml import etree
@@ -172,6 +173,8 @@ CASES = {
         403,
     ),
     "unknown encrypt_type": (_with_query(encrypt_type="des"), 400),
+    # Over DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000), as Django's QueryDict would refuse them.
+    "too many query parameters": (_with_query(**{f"p{n}": "x" for n in range(1_001)}), 400),
 }
 
 
@@ -189,6 +192,7 @@ REFUSED_BEFORE_PARSING = {
     "body over the limit",
     "aes missing msg_signature",
     "unknown encrypt_type",
+    "too many query parameters",
 }
 
 
@@ -241,3 +245,19 @@ def test_declared_content_length_over_the_limit_is_refused_before_reading(wechat
     query, body = _plain(wechat)
     assert len(body) > 100
     assert wechat.post_raw(query, body).status_code == 413
+
+
+def test_query_is_read_as_django_reads_it(wechat):
+    """A repeated name counts its last value (as request.GET.get would), so a forged first
+    signature before the real one changes nothing; bytes that are not UTF-8 are a clear 4xx."""
+    query, body = _plain(wechat)
+    path = wechat.path
+    forged = urlencode([("signature", "f" * 40), *query.items()])
+    response = wechat.client.post(f"{path}?{forged}", body, content_type="text/xml")
+    assert response.status_code == 200
+    assert Message.objects.count() == 1
+
+    broken = urlencode(query).replace("nonce=", "nonce=%ff%fe")
+    response = wechat.client.post(f"{path}?{broken}", body, content_type="text/xml")
+    assert response.status_code == 403  # the nonce read with U+FFFD does not match the signature
+    assert Message.objects.count() == 1

@@ -9,8 +9,10 @@ errors into a short 4xx with a log line (and, for what looks like an attack, a s
 import logging
 import secrets
 import time
+from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -24,6 +26,7 @@ from replies.endpoint.security_log import record_security_event
 from replies.protocol import (
     NO_REPLY,
     BodyTooLarge,
+    InvalidParameter,
     WeChatError,
     open_request,
     seal_reply,
@@ -50,17 +53,20 @@ def wechat(request, slug: str | None = None):
         else:
             account = stored_account(slug, deadline_at=deadline_at)
         limits = get_limits()
+        query = read_query(request)
         if request.method == "GET":
-            return _verify_url(request, credentials=account.credentials, limits=limits)
+            return _verify_url(query=query, credentials=account.credentials, limits=limits)
         body = read_body(request, limit=limits.max_body_bytes)
-        return _answer_message(request, body=body, account=account, limits=limits, started=started)
+        return _answer_message(
+            query=query, body=body, account=account, limits=limits, started=started
+        )
     except WeChatError as error:
         return _refuse(request, error=error, body=body, account=account)
 
 
-def _verify_url(request, *, credentials, limits) -> HttpResponse:
+def _verify_url(*, query: dict[str, str], credentials, limits) -> HttpResponse:
     echostr = verify_url(
-        query=request.GET,
+        query=query,
         credentials=credentials,
         now=time.time(),
         window=limits.timestamp_window,
@@ -70,12 +76,12 @@ def _verify_url(request, *, credentials, limits) -> HttpResponse:
 
 
 def _answer_message(
-    request, *, body: bytes, account: EndpointAccount, limits, started: float
+    *, query: dict[str, str], body: bytes, account: EndpointAccount, limits, started: float
 ) -> HttpResponse:
     """Open, store and answer one message; our typed errors propagate to the view."""
     credentials = account.credentials
     opened = open_request(
-        query=request.GET,
+        query=query,
         body=body,
         credentials=credentials,
         now=time.time(),
@@ -124,6 +130,26 @@ def _refuse(
         request=request, error=error, body=body, account_id=account.account_id if account else None
     )
     return HttpResponse(error.message, status=error.status, content_type=TEXT)
+
+
+def read_query(request) -> dict[str, str]:
+    """Return the query's parameters, the last value of each name winning as in request.GET.
+
+    WeChat's query is five short parameters; Django's QueryDict (mutable multi-values, built
+    per request) cost a tenth of the endpoint's CPU per message, urllib's parser a fraction.
+    Like QueryDict it decodes UTF-8 (replacing what is not) and refuses more than
+    DATA_UPLOAD_MAX_NUMBER_FIELDS parameters.
+    """
+    raw = get_bytes_from_wsgi(request.META, "QUERY_STRING", "").decode("utf-8", "replace")
+    try:
+        pairs = parse_qsl(
+            raw,
+            keep_blank_values=True,
+            max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+        )
+    except ValueError as error:  # more parameters than allowed
+        raise InvalidParameter("Too many query parameters.") from error
+    return dict(pairs)
 
 
 def read_body(request, *, limit: int) -> bytes:
