@@ -52,6 +52,12 @@ CREDENTIALS = Credentials(token=TOKEN, app_id=APP_ID, aes_keys=(decode_aes_key(A
 _SCRUBBED_PREFIXES = ("DATABASE_", "CACHE_URL", "DJANGO_", "WECHAT_", "GUNICORN_", "FLOOR_")
 
 MAX_WARMUPS = 6
+# The threaded targets: one process per core, as many threads as wrk has connections.
+THREADED_WORKERS = {
+    "BENCH_WORKER_CLASS": "gthread",
+    "BENCH_WORKERS": os.environ.get("BENCH_THREADED_WORKERS") or str(os.cpu_count() or 2),
+    "BENCH_THREADS": os.environ.get("BENCH_THREADED_THREADS") or str(CONNECTIONS),
+}
 WARM_MAX_MS = 1_000
 
 _serial = itertools.count(1)
@@ -165,6 +171,30 @@ def all_targets() -> list[Target]:
                 database=floor_db,
             )
         )
+        # Issue 13's stretch, group commit: the one-INSERT floor under threaded workers (what
+        # threads alone change), and the same rows stored by group commit (what sharing one
+        # INSERT and one commit changes). bench/RESULTS-group-commit.md.
+        for key, label, path in (
+            ("floor-insert-threaded", "floor + one INSERT, threaded workers", "/floor-insert/"),
+            (
+                "floor-group-commit",
+                "floor + group commit, threaded workers",
+                "/floor-group-insert/",
+            ),
+        ):
+            targets.append(
+                Target(
+                    key=f"{key}-{engine}",
+                    label=f"{label} ({floor_db.label})",
+                    group="floor",
+                    app="bench.floor.wsgi",
+                    python=python,
+                    path=path,
+                    expect="floor",
+                    env={"FLOOR_DATABASE_URL": floor_db.url, **THREADED_WORKERS},
+                    database=floor_db,
+                )
+            )
         for key, mode, ruleset, texts, expect, label, path in (
             ("", "plain", "small", small_texts, KEYWORD_REPLY, "plaintext, keyword rule", ""),
             ("", "aes", "small", small_texts, KEYWORD_REPLY, "safe mode (AES), keyword rule", ""),
@@ -196,6 +226,31 @@ def all_targets() -> list[Target]:
                         **wechat_env(),
                         "DATABASE_URL": database.url,
                         "DATABASE_CONN_HEALTH_CHECKS": "false",
+                    },
+                    database=database,
+                )
+            )
+        # wxsite with group commit, as gunicorn.conf.py runs it: threaded workers sharing a
+        # writer per process (replies/endpoint/group_commit.py).
+        for mode, label in (("plain", "plaintext"), ("aes", "safe mode (AES)")):
+            database = _wxsite_db(engine, "small")
+            targets.append(
+                Target(
+                    key=f"wxsite-group-{mode}-small-{engine}",
+                    label=f"wxsite {label}, keyword rule, group commit ({database.label})",
+                    group="wxsite",
+                    app="wxsite.wsgi",
+                    python=python,
+                    path="/wechat/",
+                    mode=mode,
+                    texts=small_texts,
+                    expect=KEYWORD_REPLY,
+                    env={
+                        **wechat_env(),
+                        "DATABASE_URL": database.url,
+                        "DATABASE_CONN_HEALTH_CHECKS": "false",
+                        "WECHAT_GROUP_COMMIT": "true",
+                        **THREADED_WORKERS,
                     },
                     database=database,
                 )

@@ -39,6 +39,14 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:.2f}×"
 
 
+# The group-commit targets, shown against the one-INSERT floor too (bench/floor/group_commit.py).
+_THREADED_FLOORS = {
+    f"{kind}-{engine}"
+    for kind in ("floor-insert-threaded", "floor-group-commit")
+    for engine in ("sqlite", "postgresql")
+}
+
+
 def _floor_insert_for(target: dict, by_key: dict) -> dict | None:
     return by_key.get(f"floor-insert-{target['engine']}") if target["engine"] else None
 
@@ -57,7 +65,7 @@ def http_table(results: dict) -> list[str]:
         floor_insert = _floor_insert_for(target, by_key)
         same_db = (
             _ratio(_rps(target), _rps(floor_insert))
-            if target["group"] == "wxsite" and floor_insert
+            if floor_insert and (target["group"] == "wxsite" or target["key"] in _THREADED_FLOORS)
             else "—"
         )
         rows = f"{summary['rows']:,} / {summary['requests']:,}" if target["engine"] else "—"

@@ -7,4 +7,5 @@ from bench.floor import views
 urlpatterns = [
     path("floor/", views.constant_reply),
     path("floor-insert/", views.insert_and_reply),
+    path("floor-group-insert/", views.group_insert_and_reply),
 ]

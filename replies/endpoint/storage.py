@@ -82,6 +82,11 @@ def _prepare(field, value):
     return field.get_db_prep_save(value, connection)
 
 
+def insert_parameters(row: Message) -> list:
+    """Return the INSERT's parameters for `row`, each value converted as save() would."""
+    return [convert(getattr(row, name)) for name, convert in _converters(connection.vendor)]
+
+
 def insert_message(row: Message) -> None:
     """INSERT the row in one statement and set its id.
 
@@ -90,14 +95,49 @@ def insert_message(row: Message) -> None:
     savepoint keeps that transaction usable when the INSERT hits the unique dedup key. The
     values go through each field's own conversion, as the ORM's save() would.
     """
-    sql, fields = _insert_statement(connection.vendor)
-    params = [convert(getattr(row, name)) for name, convert in _converters(connection.vendor)]
+    params = insert_parameters(row)
     if connection.in_atomic_block:
         with transaction.atomic():
-            row.pk = _execute_insert(sql, params)
+            row.pk = single_row_insert(params)
     else:
-        row.pk = _execute_insert(sql, params)
+        row.pk = single_row_insert(params)
     row._state.adding = False
+
+
+def single_row_insert(params: list) -> int:
+    """INSERT one row's `params` (from insert_parameters) and return its id."""
+    sql, _fields = _insert_statement(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def multi_row_insert(rows: list[list]) -> dict[str, int]:
+    """INSERT several rows' parameters in one statement; return {dedup_key: id} of the rows
+    stored. A row whose dedup or request key is already stored is skipped, not an error
+    (group commit: replies.endpoint.group_commit reports it to its request as one)."""
+    sql = _multi_row_statement(connection.vendor, len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for params in rows for value in params])
+        return {dedup_key: pk for pk, dedup_key in cursor.fetchall()}
+
+
+@lru_cache(maxsize=512)
+def _multi_row_statement(vendor: str, count: int) -> str:
+    _sql, fields = _insert_statement(vendor)
+    quote = connection.ops.quote_name
+    row = "({})".format(", ".join(["%s"] * len(fields)))
+    # Only names from the model and quote_name: no input reaches the text.
+    statement = (
+        "INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT DO NOTHING RETURNING {pk}, {key}"
+    )
+    return statement.format(  # noqa: S608
+        table=quote(Message._meta.db_table),
+        columns=", ".join(quote(field.column) for field in fields),
+        rows=", ".join([row] * count),
+        pk=quote(Message._meta.pk.column),
+        key=quote(Message._meta.get_field("dedup_key").column),
+    )
 
 
 def store_message(row: Message, followups: list[dict] = ()) -> None:
@@ -109,9 +149,3 @@ def store_message(row: Message, followups: list[dict] = ()) -> None:
     with transaction.atomic():
         insert_message(row)
         store_followups(row, followups)
-
-
-def _execute_insert(sql: str, params: list) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
