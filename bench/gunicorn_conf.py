@@ -22,12 +22,3 @@ keepalive = 5
 accesslog = os.environ.get("BENCH_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = "warning"
-
-
-def post_worker_init(worker):
-    """BENCH_SWITCH_INTERVAL: the GIL's switch interval in threaded workers (Python's 5 ms
-    default lets a busy request thread keep the writer thread waiting)."""
-    import sys
-
-    if os.environ.get("BENCH_SWITCH_INTERVAL"):
-        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))

@@ -52,11 +52,12 @@ CREDENTIALS = Credentials(token=TOKEN, app_id=APP_ID, aes_keys=(decode_aes_key(A
 _SCRUBBED_PREFIXES = ("DATABASE_", "CACHE_URL", "DJANGO_", "WECHAT_", "GUNICORN_", "FLOOR_")
 
 MAX_WARMUPS = 6
-# The threaded targets: one process per core, as many threads as wrk has connections.
+# The threaded targets (group commit, bench/RESULTS-group-commit.md): 5 processes of 4 threads,
+# the best of the shapes tried there; BENCH_THREADED_WORKERS and _THREADS try others.
 THREADED_WORKERS = {
     "BENCH_WORKER_CLASS": "gthread",
-    "BENCH_WORKERS": os.environ.get("BENCH_THREADED_WORKERS") or str(os.cpu_count() or 2),
-    "BENCH_THREADS": os.environ.get("BENCH_THREADED_THREADS") or str(CONNECTIONS),
+    "BENCH_WORKERS": os.environ.get("BENCH_THREADED_WORKERS") or "5",
+    "BENCH_THREADS": os.environ.get("BENCH_THREADED_THREADS") or "4",
 }
 WARM_MAX_MS = 1_000
 
@@ -226,31 +227,6 @@ def all_targets() -> list[Target]:
                         **wechat_env(),
                         "DATABASE_URL": database.url,
                         "DATABASE_CONN_HEALTH_CHECKS": "false",
-                    },
-                    database=database,
-                )
-            )
-        # wxsite with group commit, as gunicorn.conf.py runs it: threaded workers sharing a
-        # writer per process (replies/endpoint/group_commit.py).
-        for mode, label in (("plain", "plaintext"), ("aes", "safe mode (AES)")):
-            database = _wxsite_db(engine, "small")
-            targets.append(
-                Target(
-                    key=f"wxsite-group-{mode}-small-{engine}",
-                    label=f"wxsite {label}, keyword rule, group commit ({database.label})",
-                    group="wxsite",
-                    app="wxsite.wsgi",
-                    python=python,
-                    path="/wechat/",
-                    mode=mode,
-                    texts=small_texts,
-                    expect=KEYWORD_REPLY,
-                    env={
-                        **wechat_env(),
-                        "DATABASE_URL": database.url,
-                        "DATABASE_CONN_HEALTH_CHECKS": "false",
-                        "WECHAT_GROUP_COMMIT": "true",
-                        **THREADED_WORKERS,
                     },
                     database=database,
                 )

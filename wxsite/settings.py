@@ -256,10 +256,6 @@ WECHAT_REQUIRE_ENCRYPTION = env_bool("WECHAT_REQUIRE_ENCRYPTION", False)
 # Seconds after a request arrives by which the endpoint's database work must be done; past it the
 # message goes to the spool and WeChat still gets its answer (see replies/deadline.py).
 WECHAT_DATABASE_DEADLINE = float(env_str("WECHAT_DATABASE_DEADLINE") or 3.0)
-# Group commit (replies/endpoint/group_commit.py): with threaded workers, the messages of
-# concurrent requests share one INSERT and one commit. gunicorn.conf.py turns it on, with
-# threaded workers, for the pools that serve the endpoint; off elsewhere (tests, manage.py).
-WECHAT_GROUP_COMMIT = env_bool("WECHAT_GROUP_COMMIT", False)
 # How long a worker may answer from its rule index before checking whether a rule changed: an
 # edit reaches every worker within this many seconds (0: check on every message, one read each).
 WECHAT_RULES_MAX_STALENESS = float(env_str("WECHAT_RULES_MAX_STALENESS") or 1.0)

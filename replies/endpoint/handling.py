@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from replies.endpoint.account_lookup import EndpointAccount
@@ -30,7 +30,6 @@ from replies.endpoint.errors import (
     StorageUnavailable,
     is_outage,
 )
-from replies.endpoint.group_commit import group_committer
 from replies.endpoint.spool import drain_spool_soon, message_xml, spool_message, spooled_reply
 from replies.endpoint.storage import store_message
 from replies.models import Message
@@ -129,7 +128,8 @@ def handle_message(
         # The environment account's id could not be read a moment ago: the database is down.
         return _spool(row, message, followups)
     try:
-        _store(row, followups, deadline_at=deadline_at)
+        with database_deadline(deadline_at):
+            store_message(row, followups)
     except IntegrityError:
         return _answer_retry(row, message)
     except DatabaseError as error:
@@ -138,21 +138,6 @@ def handle_message(
         return _spool(row, message, followups)
     drain_spool_soon()
     return _handled(message, row.reply_xml, message_id=row.pk, duplicate=False, rule_id=row.rule_id)
-
-
-def _store(row: Message, followups: list[dict], *, deadline_at: float) -> None:
-    """Store `row` (and its follow-ups) by `deadline_at`, or raise as its INSERT would.
-
-    With WECHAT_GROUP_COMMIT (threaded workers) the row shares an INSERT and a commit with the
-    other messages of the moment (replies.endpoint.group_commit); a row with "reply all"
-    follow-ups is stored in its own transaction with them, as without group commit.
-    """
-    if settings.WECHAT_GROUP_COMMIT and not followups and not connection.in_atomic_block:
-        row.pk = group_committer.store(row, deadline_at=deadline_at)
-        row._state.adding = False
-        return
-    with database_deadline(deadline_at):
-        store_message(row, followups)
 
 
 def _row_for(

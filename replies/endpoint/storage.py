@@ -112,34 +112,6 @@ def single_row_insert(params: list) -> int:
         return cursor.fetchone()[0]
 
 
-def multi_row_insert(rows: list[list]) -> dict[str, int]:
-    """INSERT several rows' parameters in one statement; return {dedup_key: id} of the rows
-    stored. A row whose dedup or request key is already stored is skipped, not an error
-    (group commit: replies.endpoint.group_commit reports it to its request as one)."""
-    sql = _multi_row_statement(connection.vendor, len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value for params in rows for value in params])
-        return {dedup_key: pk for pk, dedup_key in cursor.fetchall()}
-
-
-@lru_cache(maxsize=512)
-def _multi_row_statement(vendor: str, count: int) -> str:
-    _sql, fields = _insert_statement(vendor)
-    quote = connection.ops.quote_name
-    row = "({})".format(", ".join(["%s"] * len(fields)))
-    # Only names from the model and quote_name: no input reaches the text.
-    statement = (
-        "INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT DO NOTHING RETURNING {pk}, {key}"
-    )
-    return statement.format(  # noqa: S608
-        table=quote(Message._meta.db_table),
-        columns=", ".join(quote(field.column) for field in fields),
-        rows=", ".join([row] * count),
-        pk=quote(Message._meta.pk.column),
-        key=quote(Message._meta.get_field("dedup_key").column),
-    )
-
-
 def store_message(row: Message, followups: list[dict] = ()) -> None:
     """INSERT the message; with "reply all" follow-ups, also their outbox rows, in the same
     transaction (both committed or neither). The endpoint and spool replay both store so."""

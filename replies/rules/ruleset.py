@@ -241,30 +241,9 @@ class _IndexHolder:
         # per WECHAT_RULES_MAX_STALENESS seconds (1 s by default), which took a database or
         # cache round trip off almost every message. An edit made in this process is seen at
         # once (bump_ruleset_version forgets the index on commit).
-        if self.version is not None and self._fresh():
-            return self.index
-        # One thread at a time reads the version (and rebuilds); with threaded workers the
-        # others answer from the index they have meanwhile, so a database that stops answering
-        # holds one request, not every thread of the worker. Before the first build there is
-        # no index to answer from: they wait, until their deadline at most.
-        if self.version is not None:
-            acquired = self._lock.acquire(blocking=False)
-        else:
-            acquired = self._lock.acquire(timeout=_seconds_until(deadline_at))
-        if not acquired:
-            return self.index
-        try:
-            if self.version is not None and self._fresh():
-                return self.index  # another thread has just checked
-            return self._check(deadline_at)
-        finally:
-            self._lock.release()
-
-    def _fresh(self) -> bool:
-        return time.monotonic() - self.checked_at < settings.WECHAT_RULES_MAX_STALENESS
-
-    def _check(self, deadline_at: float | None) -> RuleIndex:
         now = time.monotonic()
+        if self.version is not None and now - self.checked_at < settings.WECHAT_RULES_MAX_STALENESS:
+            return self.index
         try:
             with database_deadline(deadline_at):
                 version = current_ruleset_version(account_id=self.account_id)
@@ -280,7 +259,9 @@ class _IndexHolder:
             return self.index
         self.checked_at = now
         if version != self.version:
-            return self._rebuild(version)
+            with self._lock:
+                if version != self.version:
+                    return self._rebuild(version)
         return self.index
 
     def _rebuild(self, version: tuple[int, int]) -> RuleIndex:
@@ -308,14 +289,6 @@ class _IndexHolder:
     def forget(self) -> None:
         self.version = None
         self.checked_at = -math.inf
-
-
-def _seconds_until(deadline_at: float | None) -> float:
-    """Return a lock's timeout for `deadline_at` (a time.perf_counter() value): -1, no limit,
-    without one."""
-    if deadline_at is None:
-        return -1
-    return max(deadline_at - time.perf_counter(), 0)
 
 
 def _label(version: tuple[int, int] | None) -> str:
