@@ -9,9 +9,13 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib import messages
 from django.contrib.auth.models import Group, User
-from django.utils import timezone
+from django.contrib.messages import get_messages
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
+from replies.admin import conversation
 from replies.groups import CUSTOMER_SERVICE, LOG_READERS
 from replies.models import Message, OutgoingMessage
 from tests.conftest import OPENID
@@ -54,6 +58,11 @@ def reply_url(message):
 
 def token_of(page) -> str:
     return re.search(rb'name="token" value="([0-9a-f]{32})"', page.content).group(1).decode()
+
+
+def notices(response) -> list[tuple[int, str]]:
+    """The notices the view queued for the page it redirects to, as (level, text)."""
+    return [(notice.level, str(notice.message)) for notice in get_messages(response.wsgi_request)]
 
 
 def custom_sends(fake):
@@ -166,10 +175,11 @@ def test_after_48_hours_the_form_says_so_and_a_post_is_refused_without_calling(
     closed = agent.get(CONVERSATION, {"openid": OPENID}).content.decode()
     response = agent.post(reply_url(question), {"kind": "text", "content": "迟到", "token": token})
 
-    assert 'id="reply-form"' not in closed and "48" in closed
+    assert 'id="reply-form"' not in closed and 'class="reply-window closed errornote"' in closed
     assert response.status_code == 302
-    notice = agent.get(response.url).content.decode()
-    assert "48" in notice and "error" in notice
+    with translation.override("zh-hans"):  # the admin's language, as the request had it
+        expected = conversation._window_closed_text()
+    assert notices(response) == [(messages.ERROR, expected)]
     assert custom_sends(fake) == [] and not OutgoingMessage.objects.exists()
 
 
@@ -189,8 +199,15 @@ def test_a_double_post_sends_once_and_the_second_shows_the_first_result(agent, f
 
     assert first.status_code == second.status_code == 302
     assert len(custom_sends(fake)) == 1 and OutgoingMessage.objects.count() == 1
-    notice = agent.get(second.url).content.decode()
-    assert "已发送" in notice or "sent" in notice.lower()
+    with translation.override("zh-hans"):  # the admin's language, as the requests had it
+        status = OutgoingMessage.objects.get().get_status_display()
+        sent = gettext("Sent to the follower.")
+        again = gettext(
+            "This form was already submitted; nothing was sent again. It is: %(status)s."
+        ) % {"status": status}
+    assert notices(first) == [(messages.SUCCESS, sent)]
+    # The first notice was not shown yet (no page between the posts): both are, the second last.
+    assert notices(second) == [(messages.SUCCESS, sent), (messages.WARNING, again)]
 
 
 def test_wechat_refusing_shows_its_reason_in_words_and_keeps_the_failed_row(agent, fake, question):
