@@ -17,10 +17,12 @@ from urllib.parse import urlencode
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.environment import environment_account_id
+from accounts.models import Account
 from replies.endpoint import account_lookup, spool, storage
 from replies.endpoint.handling import dedup_key_for
 from replies.models import Message, OutgoingMessage, ReplyRule, SecurityEvent
@@ -380,3 +382,24 @@ def test_rule_conflicts_are_found_within_an_account_only(two_accounts):
     specs = ruleset.load_rule_specs()
     assert len(warnings_for(rule_a.pk, specs, now=timezone.localtime())) == 1
     assert len(warnings_for(shared.pk, specs, now=timezone.localtime())) == 2
+
+
+def test_made_up_slugs_cost_one_account_query_per_staleness_bound(client, two_accounts, settings):
+    """A scanner trying /wechat/<anything>/ gets its 404s from the slugs a worker read once,
+    while a stored account added meanwhile in this process answers at once."""
+    settings.WECHAT_RULES_MAX_STALENESS = 60
+    table = Account._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        for number in range(20):
+            response = client.post(f"/wechat/guess-{number}/", b"<xml/>", content_type="text/xml")
+            assert response.status_code == 404
+    assert sum(table in query["sql"] for query in queries.captured_queries) == 1
+
+    values = {
+        **ACCOUNT_A,
+        "slug": "guess-20",
+        "app_id": "wx0c0c0c0c0c0c0c0c",
+        "original_id": "gh_cccccccccccc",
+    }
+    added = accounts_helpers.server_for(client, accounts_helpers.store_account(values), values)
+    assert added.post(added.xml("text", Content="hi")).status_code == 200

@@ -8,13 +8,15 @@ costs no query per message, as before there were several accounts.
 WECHAT_RULES_MAX_STALENESS seconds per worker (the bound that already says how soon a rule edit
 reaches every worker) and its secrets are decrypted only when what is stored changed, so a key
 rotated in the admin or with `add_account --update` is used by every worker within that bound,
-and no message pays for decrypting. An unknown slug is a 404; an account whose secrets no key of
+and no message pays for decrypting. An unknown slug is a 404, answered from the list of
+stored slugs (read once per bound) without a query of its own; an account whose secrets no key of
 WECHAT_SECRETS_KEYS decrypts is a 503 with a CRITICAL log line naming the account, never its
 secrets. While the database cannot be reached, a worker keeps answering with the credentials it
 has.
 """
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import DatabaseError
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from accounts.credentials import account_credentials
@@ -101,6 +104,10 @@ class _StoredAccounts:
     def __init__(self):
         self.entries: dict[str, _Entry] = {}
         self.lock = threading.Lock()
+        # Every stored account's slug, read at most once per staleness bound: a request for a
+        # slug no account has (a scanner trying /wechat/<anything>/) is a 404 without a query.
+        self.slugs: frozenset[str] = frozenset()
+        self.slugs_checked_at = -math.inf
 
     def get(self, slug: str, *, deadline_at: float | None) -> EndpointAccount:
         entry = self.entries.get(slug)
@@ -109,6 +116,8 @@ class _StoredAccounts:
             return entry.account
         if not SLUG_PATTERN.fullmatch(slug):
             raise UnknownAccount()  # no row can have it: no query
+        if entry is None and not self._may_exist(slug, now=now, deadline_at=deadline_at):
+            raise UnknownAccount()
         try:
             with database_deadline(deadline_at):
                 row = (
@@ -136,9 +145,33 @@ class _StoredAccounts:
             self.entries[slug] = _Entry(stored=stored, account=account, checked_at=now)
         return account
 
+    def _may_exist(self, slug: str, *, now: float, deadline_at: float | None) -> bool:
+        """Return False when no stored account had `slug` at most one staleness bound ago.
+
+        Made-up slugs then cost one query per bound per worker, however many arrive. An account
+        added or renamed in this process is seen at once (saving an account forgets the slugs),
+        in the other workers within the bound, as a rule edit is.
+        """
+        if now - self.slugs_checked_at >= settings.WECHAT_RULES_MAX_STALENESS:
+            try:
+                with database_deadline(deadline_at):
+                    slugs = frozenset(
+                        Account.objects.filter(from_environment=False).values_list(
+                            "slug", flat=True
+                        )
+                    )
+            except DatabaseError:
+                return True  # the row's own read decides, and reports the fault
+            self.slugs, self.slugs_checked_at = slugs, now
+        return slug in self.slugs
+
     def forget(self) -> None:
         with self.lock:
             self.entries.clear()
+        self.forget_slugs()
+
+    def forget_slugs(self) -> None:
+        self.slugs, self.slugs_checked_at = frozenset(), -math.inf
 
 
 def _open(row: Account) -> EndpointAccount:
@@ -191,3 +224,10 @@ def forget_stored_accounts() -> None:
 def _forget_on_new_keys(*, setting, **kwargs):
     if setting == "WECHAT_SECRETS_KEYS":
         forget_stored_accounts()
+
+
+@receiver(post_save, sender=Account)
+def _forget_slugs_on_account_saved(**kwargs):
+    # An account added or renamed here answers at once in this process (in others within the
+    # staleness bound). The other accounts' credentials stay: each is re-read within the bound.
+    _stored.forget_slugs()

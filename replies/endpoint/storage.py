@@ -82,11 +82,6 @@ def _prepare(field, value):
     return field.get_db_prep_save(value, connection)
 
 
-def insert_parameters(row: Message) -> list:
-    """Return the INSERT's parameters for `row`, each value converted as save() would."""
-    return [convert(getattr(row, name)) for name, convert in _converters(connection.vendor)]
-
-
 def insert_message(row: Message) -> None:
     """INSERT the row in one statement and set its id.
 
@@ -95,21 +90,14 @@ def insert_message(row: Message) -> None:
     savepoint keeps that transaction usable when the INSERT hits the unique dedup key. The
     values go through each field's own conversion, as the ORM's save() would.
     """
-    params = insert_parameters(row)
+    sql, _fields = _insert_statement(connection.vendor)
+    params = [convert(getattr(row, name)) for name, convert in _converters(connection.vendor)]
     if connection.in_atomic_block:
         with transaction.atomic():
-            row.pk = single_row_insert(params)
+            row.pk = _execute_insert(sql, params)
     else:
-        row.pk = single_row_insert(params)
+        row.pk = _execute_insert(sql, params)
     row._state.adding = False
-
-
-def single_row_insert(params: list) -> int:
-    """INSERT one row's `params` (from insert_parameters) and return its id."""
-    sql, _fields = _insert_statement(connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
 
 
 def store_message(row: Message, followups: list[dict] = ()) -> None:
@@ -121,3 +109,9 @@ def store_message(row: Message, followups: list[dict] = ()) -> None:
     with transaction.atomic():
         insert_message(row)
         store_followups(row, followups)
+
+
+def _execute_insert(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
