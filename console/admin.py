@@ -49,7 +49,7 @@ from console.models import MenuButton, MenuPublication
 from replies.admin.readonly import ReadOnlyLogAdmin
 from replies.admin.rules import ReplyRuleAdmin, TriggerInline
 from replies.admin.safety import OfferedLookupsOnly
-from replies.admin.scoping import AccountScopedAdmin, account_scope
+from replies.admin.scoping import ACCOUNT_PARAMETER, AccountScopedAdmin, account_scope
 from replies.models import ReplyRule
 from replies.rules.index import CLICK
 from wechat_api.errors import WeChatAPIError
@@ -59,7 +59,6 @@ logger = logging.getLogger("console.menu")
 
 PUBLISH_PERMISSION = "console.publish_menu"
 MENU_KEY_PARAMETER = "menu_key"  # ?menu_key=KEY on the rule add form: start a rule for KEY
-ACCOUNT_PARAMETER = "account"  # ?account=<id>: the account whose menu a page shows
 HISTORY_ON_EDITOR = 10
 
 
@@ -79,10 +78,10 @@ def chosen_account(request) -> Account:
         if not scope.accounts:
             raise Http404(gettext("You see no official account: a superuser can add you to one."))
         account_id = scope.accounts[0][0]
-    elif value.isascii() and value.isdigit() and scope.includes(int(value)):
-        account_id = int(value)
     else:
-        raise Http404(gettext("No such official account."))
+        account_id = scope.named(value)
+        if account_id is None:
+            raise Http404(gettext("No such official account."))
     account = Account.objects.filter(pk=account_id).first()
     if account is None:
         raise Http404(gettext("No such official account."))
@@ -377,9 +376,9 @@ def suggested_accounts(request, rule=None) -> list[Account]:
     scope = account_scope(request)
     if rule is not None and rule.account_id is not None and scope.includes(rule.account_id):
         return [rule.account]
-    value = request.GET.get(ACCOUNT_PARAMETER, "")
-    if value.isascii() and value.isdigit() and scope.includes(int(value)):
-        return list(Account.objects.filter(pk=int(value)))
+    account_id = scope.named(request.GET.get(ACCOUNT_PARAMETER))
+    if account_id is not None:
+        return list(Account.objects.filter(pk=account_id))
     return list(scope.account_choices())
 
 

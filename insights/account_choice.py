@@ -14,8 +14,8 @@ from django.http import Http404
 from django.utils.translation import gettext
 
 from accounts.access import accounts_for
+from replies.admin.scoping import ACCOUNT_PARAMETER
 
-PARAMETER = "account"
 ALL = "all"
 
 
@@ -33,7 +33,7 @@ class AccountChoice:
     @property
     def query(self) -> str:
         """Return the choice as a query string ("" when there is nothing to choose)."""
-        return urlencode({PARAMETER: self.value}) if self.shown else ""
+        return urlencode({ACCOUNT_PARAMETER: self.value}) if self.shown else ""
 
     @property
     def rule_account_id(self) -> int | None:

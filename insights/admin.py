@@ -25,12 +25,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from insights import reports as insights
-from insights.account_choice import PARAMETER as ACCOUNT_PARAMETER
 from insights.account_choice import AccountChoice, choose_accounts
 from insights.charts import bar_chart, line_chart
 from insights.models import Report
 from replies.admin.display import mark_invisible
 from replies.admin.safety import OfferedLookupsOnly
+from replies.admin.scoping import ACCOUNT_PARAMETER
 from replies.models import ReplyRule, RuleReply, Trigger
 from replies.models import kind_label as models_kind_label
 from replies.rules.forms import TriggerForm

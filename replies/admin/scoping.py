@@ -50,6 +50,9 @@ UNKNOWN = "unknown"  # its account is not known (a URL naming no account we have
 ACCOUNT = _("official account")
 EVERY_ACCOUNT = _("every account")
 NO_ACCOUNT = _("no account")
+# A page about one account says which in its URL: ?account=<id> (the menu editor, the rule form
+# started from it, the insight pages, which also take "all").
+ACCOUNT_PARAMETER = "account"
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,13 @@ class AccountScope:
         if account_id is None:
             return shared
         return account_id in self.ids
+
+    def named(self, value: str | None) -> int | None:
+        """Return the id a page's ``?account=`` value names when the user sees that account,
+        else None (no value, not an id, or an account the user may not see)."""
+        if value and value.isascii() and value.isdigit() and self.includes(int(value)):
+            return int(value)
+        return None
 
     def account_choices(self) -> QuerySet[Account]:
         """Return the visible accounts as a queryset, in the accounts' order (a form's choices)."""
