@@ -11,7 +11,6 @@ from functools import partial
 from itertools import chain
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import StreamingHttpResponse
@@ -265,13 +264,12 @@ class MessageAdmin(AccountScopedAdmin, ReadOnlyLogAdmin, OfferedLookupsOnly, adm
     title_shown = _shown("title")
     url_shown = _shown("url")
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        message = self.get_object(request, unquote(object_id))
-        if message is not None:
-            title = self.detail_title(message)
-            extra_context = {**(extra_context or {}), "title": title, "subtitle": None}
-            extra_context.update(reply_context(request, message))
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Here, not in change_view: Django has read the row by now, so it is read once.
+        if obj is not None:
+            context.update({"title": self.detail_title(obj), "subtitle": None})
+            context.update(reply_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @staticmethod
     def detail_title(message) -> str:

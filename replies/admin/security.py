@@ -7,7 +7,6 @@ naming no account we have) only a superuser sees, as it may belong to any.
 """
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -90,11 +89,11 @@ class SecurityEventAdmin(
     def check_label(self, event):
         return format_html('{} <span class="quiet">({})</span>', label(event.code), event.code)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        event = self.get_object(request, unquote(object_id))
-        if event is not None:
-            extra_context = {**(extra_context or {}), "subtitle": self.subtitle(event)}
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Here, not in change_view: Django has read the row by now, so it is read once.
+        if obj is not None:
+            context["subtitle"] = self.subtitle(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @staticmethod
     def subtitle(event) -> str:
