@@ -24,10 +24,11 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from insights import background_counts
 from insights import reports as insights
 from insights.account_choice import AccountChoice, choose_accounts
 from insights.charts import bar_chart, line_chart
-from insights.models import Report
+from insights.models import QueryCount, Report
 from replies.admin.display import mark_invisible
 from replies.admin.safety import OfferedLookupsOnly
 from replies.admin.scoping import ACCOUNT_PARAMETER
@@ -259,7 +260,8 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         except ValueError:
             limit = 100
         span = {"since": period.since, "until": period.until, "accounts": choice.accounts}
-        report = insights.unanswered_queries(**span, limit=limit)
+        page = background_counts.unanswered_for_page(**span, limit=limit)
+        report = page.report
         shares = insights.answer_shares(**span)
         changelist = reverse("admin:replies_message_changelist")
         # The message log's own filter parameters: it refuses any other lookup. Its account
@@ -273,7 +275,7 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
                 "keyword_ok": _keyword_error(group.key) is None,
                 "messages_url": f"{changelist}?{urlencode({**log_filter, 'q': group.sample})}",
             }
-            for group in report.groups
+            for group in (report.groups if report else [])
         ]
         context = {
             **self._context(
@@ -284,6 +286,12 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
                 choice=choice,
             ),
             "report": report,
+            "count": page.count,
+            # The page reloads itself until the count is done (not once it has failed).
+            "counting": report is None,
+            "refresh": report is None and page.count.status != QueryCount.Status.FAILED,
+            "refresh_seconds": background_counts.REFRESH_SECONDS,
+            "reuse_minutes": background_counts.REUSE_SECONDS // 60,
             "rows": rows,
             "limit": limit,
             "shares": shares,

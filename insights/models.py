@@ -345,3 +345,54 @@ class QueryTotal(models.Model):
 
     def __str__(self):
         return f"{self.scope}/{self.days}: {self.groups}"
+
+
+class QueryCount(models.Model):
+    """The unanswered queries of a period the job keeps nothing for, counted in the background.
+
+    A custom period (or every account together) is counted from the hourly rollups. On a small
+    log the page counts it at once; when the period holds more unanswered texts than a request
+    should count (insights.background_counts), the task worker counts it and the page shows
+    this row's progress, then its result: no page waits on a count that grows with the log.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("waiting for the task worker")
+        COUNTING = "counting", _("counting")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    scope = models.CharField(
+        _("accounts"), max_length=32, help_text=_("An account's id, or “all”.")
+    )
+    since = models.DateTimeField(_("from"))
+    until = models.DateTimeField(_("to"))
+    limit = models.PositiveSmallIntegerField(_("rows"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    total_groups = models.IntegerField(_("queries"), default=0)
+    total_messages = models.IntegerField(_("messages"), default=0)
+    groups = models.JSONField(_("top queries"), default=list, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("count of unanswered queries")
+        verbose_name_plural = _("counts of unanswered queries")
+        default_permissions = ()
+        indexes = [
+            models.Index(
+                "scope",
+                "since",
+                "until",
+                "limit",
+                models.F("requested_at").desc(),
+                name="insights_querycount_ask",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.scope} {self.since:%Y-%m-%d}–{self.until:%Y-%m-%d} {self.status}"

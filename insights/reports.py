@@ -238,15 +238,17 @@ def unanswered_queries(
     days) is read from what the rollup job keeps for it (insights.query_periods) when that is
     up to date; any other period is counted from the hourly rollups.
     """
-    kept = _kept_unanswered(since=since, until=until, limit=limit, accounts=accounts)
+    kept = kept_unanswered(since=since, until=until, limit=limit, accounts=accounts)
     if kept is not None:
         return kept
-    return _counted_unanswered(since=since, until=until, limit=limit, accounts=accounts)
+    return count_unanswered(since=since, until=until, limit=limit, accounts=accounts)
 
 
-def _kept_unanswered(
+def kept_unanswered(
     *, since: datetime, until: datetime, limit: int, accounts: Accounts
 ) -> UnansweredReport | None:
+    """Return the unanswered queries the rollup job keeps for a standard period, read in a few
+    rows; None for any other period (or when what is kept is not up to date)."""
     days = query_periods.kept_period(since=since, until=until)
     if days is None:
         return None
@@ -273,9 +275,11 @@ def _kept_unanswered(
     )
 
 
-def _counted_unanswered(
+def count_unanswered(
     *, since: datetime, until: datetime, limit: int, accounts: Accounts
 ) -> UnansweredReport:
+    """Count the period's unanswered queries from the hourly rollups: the cost grows with the
+    period's texts (insights.background_counts decides when a page may wait for it)."""
     rows = _unanswered(_hours_by_key(since=since, until=until, accounts=accounts))
     top = list(
         rows.values("key")
@@ -320,6 +324,14 @@ def _counted_unanswered(
     return UnansweredReport(
         groups=groups, total_groups=totals["groups"] or 0, total_messages=totals["messages"] or 0
     )
+
+
+def unanswered_texts(*, since: datetime, until: datetime, accounts: Accounts = None) -> int:
+    """Return how many text messages of the period no rule but the default answered: what
+    count_unanswered reads at most one rollup row each of (from the small hourly table)."""
+    rows = _unanswered(_hours(MessageHour, since=since, until=until, accounts=accounts))
+    total = rows.filter(msg_type=MsgType.TEXT).aggregate(total=Sum("messages"))["total"]
+    return total or 0
 
 
 def query_variants(

@@ -306,14 +306,14 @@ def _random_texts(accounts, *, now, rules, n=120, seed=5):
 
 
 def _kept_and_counted(accounts):
-    from insights.reports import _counted_unanswered
+    from insights.reports import count_unanswered
 
     for days in (7, 30, 90):
         period = Period.last_days(days)
         kept = insights.unanswered_queries(
             since=period.since, until=period.until, limit=500, accounts=accounts
         )
-        counted = _counted_unanswered(
+        counted = count_unanswered(
             since=period.since, until=period.until, limit=500, accounts=accounts
         )
         yield days, kept, counted
