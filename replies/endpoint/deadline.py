@@ -15,9 +15,16 @@ import threading
 import time
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import OperationalError, connection
 
 logger = logging.getLogger("replies.endpoint")
+
+
+def deadline_after(started: float) -> float:
+    """Return the request's database deadline: WECHAT_DATABASE_DEADLINE seconds after
+    `started` (the time.perf_counter() value when it arrived)."""
+    return started + settings.WECHAT_DATABASE_DEADLINE
 
 
 class DeadlineExceeded(OperationalError):

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from replies.endpoint.account_lookup import EndpointAccount
-from replies.endpoint.deadline import database_deadline
+from replies.endpoint.deadline import database_deadline, deadline_after
 from replies.endpoint.errors import (
     DatabaseMisconfigured,
     ReplayedRequest,
@@ -108,7 +107,7 @@ def handle_message(
     """
     message = opened.message
     now = timezone.now()
-    deadline_at = started + settings.WECHAT_DATABASE_DEADLINE
+    deadline_at = deadline_after(started)
     try:
         # An outage is handled inside (the index in memory answers); only a schema fault
         # comes out here.

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from replies.endpoint.account_lookup import EndpointAccount, environment_account, stored_account
 from replies.endpoint.config import get_limits
+from replies.endpoint.deadline import deadline_after
 from replies.endpoint.errors import PlaintextRefused
 from replies.endpoint.handling import handle_message
 from replies.endpoint.security_log import record_security_event
@@ -47,7 +48,7 @@ def wechat(request, slug: str | None = None):
     body = b""
     account = None
     try:
-        deadline_at = started + settings.WECHAT_DATABASE_DEADLINE
+        deadline_at = deadline_after(started)
         if slug is None:
             account = environment_account(deadline_at=deadline_at)
         else:
