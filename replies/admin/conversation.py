@@ -30,6 +30,7 @@ from replies.models import Message, OutgoingMessage, RuleReply, kind_label
 from replies.outbound.sending import WindowClosed, send_now
 from replies.outbound.window import reply_window
 from replies.protocol import Event, MsgType, WeChatError, parse_xml, qr_scene
+from replies.protocol.vocabulary import CUSTOMER_SERVICE_WINDOW_SECONDS
 
 SEND_PERMISSION = "replies.send_outgoingmessage"
 
@@ -119,6 +120,10 @@ def can_send(request) -> bool:
     return request.user.has_perm(SEND_PERMISSION)
 
 
+# The customer-service window, as the pages state it (WeChat's 48 hours).
+WINDOW_HOURS = CUSTOMER_SERVICE_WINDOW_SECONDS // 3600
+
+
 def reply_context(request, message: Message, *, form=None) -> dict:
     """Return the reply form's context for answering `message`'s follower: the window (how
     long is left) and, for staff who may send, the form with a fresh one-time token."""
@@ -128,6 +133,7 @@ def reply_context(request, message: Message, *, form=None) -> dict:
         "reply_window": window,
         "reply_window_open": window.is_open(),
         "reply_remaining": _remaining_text(window.remaining()),
+        "reply_window_hours": WINDOW_HOURS,
         "can_send": can_send(request),
     }
     if context["can_send"]:
@@ -180,9 +186,9 @@ def reply_view(model_admin, request, message_id: int):
 
 def _window_closed_text() -> str:
     return gettext(
-        "Not sent: WeChat lets an account answer only within 48 hours of the follower's last "
-        "message, and that window is closed. Wait until the follower writes again."
-    )
+        "Not sent: WeChat lets an account answer only within %(hours)s hours of the follower's "
+        "last message, and that window is closed. Wait until the follower writes again."
+    ) % {"hours": WINDOW_HOURS}
 
 
 def _report(request, row: OutgoingMessage, *, repeated: bool) -> None:

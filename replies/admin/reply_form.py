@@ -11,6 +11,7 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from replies.models import OutgoingMessage, RuleReply
@@ -24,6 +25,7 @@ from replies.protocol import (
     VoiceReply,
     check_reply,
 )
+from replies.protocol.vocabulary import MAX_TEXT_REPLY_BYTES
 from replies.rules.forms import RuleReplyForm
 
 KINDS = [
@@ -45,7 +47,9 @@ class FollowerReplyForm(forms.Form):
         label=_("text"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text=_("Line breaks and links are kept; at most 2048 bytes."),
+        help_text=format_lazy(
+            _("Line breaks and links are kept; at most {bytes} bytes."), bytes=MAX_TEXT_REPLY_BYTES
+        ),
     )
     media_id = forms.CharField(
         label=_("media id"),
