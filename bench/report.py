@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import median_range  # noqa: E402
 
-# The issue's targets.
-RATIO_TARGET = 0.9
+# The targets of the performance issue (13; issue 5 had asked 0.9× of the floor).
+RATIO_TARGET = 0.8
 P99_TARGET_MS = 30
 SAFE_MODE_SLOWDOWN = 0.10
 MATCH_TARGET_US = 50
@@ -264,7 +264,7 @@ def render_markdown(results: dict) -> str:
         out += ["Not measured in this run:", ""]
         out += [f"- {item}" for item in results["not_run"]]
         out.append("")
-    out += ["## Targets of issue 5", ""] + goals_table(results) + [""]
+    out += ["## Targets of the performance issue", ""] + goals_table(results) + [""]
     if "http" in results:
         http = results["http"]
         out += [
