@@ -32,7 +32,7 @@ from bench.common import PEERS_VENV, WORK_DIR  # noqa: E402
 # for the version read counts as the version read; "connection" then catches the rest.
 VIEW_CAUSES = [
     ("rule-set version read (SELECT per message)", ["current_ruleset_version"]),
-    ("INSERT of the message row", ["_insert (replies/handling.py", "Model.save ("]),
+    ("INSERT of the message row", ["insert_message (replies/endpoint/storage.py", "Model.save ("]),
     ("spool look-ups (per message)", ["spooled_reply", "drain_spool_soon"]),
     ("verify, decrypt, parse (open_request)", ["open_request ("]),
     ("match (choose_reply, index)", ["choose_reply ("]),
@@ -63,11 +63,15 @@ ACROSS = [
 ]
 
 
+# The endpoint's view, as py-spy names its frame (function, then the file from the project root).
+VIEW_FRAME = "wechat (replies/endpoint/views.py"
+
+
 def classify(frames: list[str]) -> str:
     in_handler = any("WSGIHandler.__call__" in frame for frame in frames)
     if not in_handler:
         return "gunicorn: accept, read request, write answer, close"
-    in_view = any(frame.startswith("wechat (replies/views.py") for frame in frames)
+    in_view = any(frame.startswith(VIEW_FRAME) for frame in frames)
     causes = VIEW_CAUSES if in_view else OUTSIDE_VIEW_CAUSES
     for label, needles in causes:
         if any(needle in frame for frame in frames for needle in needles):
