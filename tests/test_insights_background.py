@@ -8,14 +8,20 @@ from django.test import TestCase
 from django.utils import timezone
 from lxml import html
 
+from accounts.environment import environment_account_id
 from insights import background_counts
 from insights import reports as insights
 from insights.models import QueryCount
 from insights.reports import Period
+from tests import accounts_helpers
 from tests.outbound_helpers import run_worker
 from tests.test_insights import at, msg, roll
 
-pytestmark = pytest.mark.django_db
+# Committed transactions: django-tasks-db's worker closes a connection left inside one.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+secrets_key = accounts_helpers.secrets_key  # fixtures
+two_accounts = accounts_helpers.two_accounts
 
 UNANSWERED = "/admin/insights/report/unanswered/"
 FIRST, LAST = date(2025, 3, 1), date(2025, 3, 5)  # a custom period: nothing is kept for it
@@ -72,7 +78,7 @@ def test_a_large_period_is_counted_by_the_worker_then_shown(admin_client, questi
     assert page.xpath('//div[@id="counting"]') and not page.xpath('//table[@id="unanswered"]')
     assert page.xpath('//meta[@http-equiv="refresh"]')
     count = QueryCount.objects.get()
-    assert (count.status, count.scope) == (QueryCount.Status.QUEUED, "1")
+    assert (count.status, count.scope) == (QueryCount.Status.QUEUED, str(environment_account_id()))
 
     run_worker()  # django-tasks-db's worker, as `manage.py db_worker` runs it
 
@@ -88,7 +94,7 @@ def test_a_large_period_is_counted_by_the_worker_then_shown(admin_client, questi
     live = insights.count_unanswered(
         since=period.since, until=period.until, limit=100, accounts=[int(count.scope)]
     )
-    stored = background_counts.report_of(QueryCount.objects.get())
+    stored = background_counts.report_of(QueryCount.objects.get(), limit=100)
     assert stored == live
 
 
@@ -109,6 +115,37 @@ def test_a_finished_count_is_counted_again_once_it_is_old(admin_client, question
     ]
 
 
+def test_every_page_size_reads_one_count(admin_client, questions, large):
+    ask(admin_client)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        admin_client.get(UNANSWERED, {**CUSTOM, "limit": background_counts.MAX_ROWS})
+    assert QueryCount.objects.count() == 1
+    run_worker()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        one = admin_client.get(UNANSWERED, {**CUSTOM, "limit": 10})
+    assert table_of(one)[0] == ["营业时间", "3", "3"]
+    assert QueryCount.objects.count() == 1
+
+
+def test_a_count_whose_worker_stopped_is_started_again(admin_client, questions, large):
+    ask(admin_client)
+    lost = timezone.now() - timedelta(seconds=background_counts.LOST_SECONDS + 1)
+    QueryCount.objects.update(status=QueryCount.Status.COUNTING, started_at=lost)
+    page = page_of(ask(admin_client))
+    assert page.xpath('//div[@id="counting"]')
+    first, second = QueryCount.objects.order_by("pk")
+    assert (first.status, second.status) == (QueryCount.Status.FAILED, QueryCount.Status.QUEUED)
+    # The stopped worker finishing late stores nothing over the count taken for lost.
+    assert background_counts.run_count(first.pk) == "skipped"
+
+
+def test_a_count_waiting_for_a_worker_is_not_asked_again(admin_client, questions, large):
+    ask(admin_client)
+    QueryCount.objects.update(requested_at=timezone.now() - timedelta(hours=2))
+    ask(admin_client)
+    assert QueryCount.objects.count() == 1  # its task is still queued: no second one
+
+
 def test_a_failed_count_says_why_stops_reloading_and_is_retried_later(
     admin_client, questions, large, monkeypatch
 ):
@@ -124,7 +161,8 @@ def test_a_failed_count_says_why_stops_reloading_and_is_retried_later(
     assert count.error == "RuntimeError: the rollups are gone"
 
     page = page_of(ask(admin_client))
-    assert "the rollups are gone" in page.xpath('//div[@id="counting"]')[0].text_content()
+    notice = page.xpath('//div[@id="counting"]//p[contains(@class, "errornote")]')[0]
+    assert "the rollups are gone" not in notice.text_content()  # the log has it, not the page
     assert not page.xpath('//meta[@http-equiv="refresh"]')
     assert QueryCount.objects.count() == 1
 
@@ -145,3 +183,31 @@ def test_a_count_runs_once_however_often_it_is_enqueued(questions):
     )
     assert background_counts.run_count(count.pk) == QueryCount.Status.DONE
     assert background_counts.run_count(count.pk) == "skipped"
+
+
+def test_counts_are_per_account_choice_and_all_is_every_account(
+    admin_client, two_accounts, questions, large
+):
+    """A superuser with several accounts sees every account by default; each choice is its own
+    count, never another's."""
+    account_a, _account_b = two_accounts
+    msg(at(FIRST, 10), openid="o_x", content="发票", account=account_a)
+    roll()
+    ask(admin_client)  # the default: all accounts
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        admin_client.get(UNANSWERED, {**CUSTOM, "account": account_a.pk})
+    assert sorted(QueryCount.objects.values_list("scope", flat=True)) == sorted(
+        ["all", str(account_a.pk)]
+    )
+    run_worker()
+    counts = {count.scope: count for count in QueryCount.objects.all()}
+    assert counts["all"].total_messages == 5
+    assert counts[str(account_a.pk)].total_messages == 1
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        page = admin_client.get(UNANSWERED, {**CUSTOM, "account": account_a.pk})
+    assert table_of(page) == [["发票", "1", "1"]]
+    assert table_of(ask(admin_client)) == [
+        ["营业时间", "3", "3"],
+        ["退货地址？", "1", "1"],  # as many followers and messages: the later one first
+        ["发票", "1", "1"],
+    ]
