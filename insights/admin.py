@@ -256,7 +256,7 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         form = PeriodForm.from_request(request)
         period = form.period()
         try:
-            limit = min(500, max(10, int(request.GET.get("limit", 100))))
+            limit = min(background_counts.MAX_ROWS, max(10, int(request.GET.get("limit", 100))))
         except ValueError:
             limit = 100
         span = {"since": period.since, "until": period.until, "accounts": choice.accounts}
@@ -268,7 +268,7 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
         # filter exists for exactly the users this page offers a choice of accounts to.
         log_filter = {"msg_type__exact": "text"}
         if choice.shown and choice.accounts is not None and len(choice.accounts) == 1:
-            log_filter["account"] = str(choice.accounts[0])
+            log_filter[ACCOUNT_PARAMETER] = str(choice.accounts[0])
         rows = [
             {
                 "group": group,
@@ -294,6 +294,7 @@ class ReportAdmin(OfferedLookupsOnly, admin.ModelAdmin):
             "reuse_minutes": background_counts.REUSE_SECONDS // 60,
             "rows": rows,
             "limit": limit,
+            "max_rows": background_counts.MAX_ROWS,
             "shares": shares,
             "unanswered_share": _percent(shares.default + shares.unanswered, shares.total),
             "can_add_rule": request.user.has_perm(ADD_RULE_PERMISSION),

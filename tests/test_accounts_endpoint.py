@@ -18,6 +18,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import OperationalError, connection
+from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -401,5 +402,15 @@ def test_made_up_slugs_cost_one_account_query_per_staleness_bound(client, two_ac
         "app_id": "wx0c0c0c0c0c0c0c0c",
         "original_id": "gh_cccccccccccc",
     }
-    added = accounts_helpers.server_for(client, accounts_helpers.store_account(values), values)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the admin's save, committed
+        account = accounts_helpers.store_account(values)
+    added = accounts_helpers.server_for(client, account, values)
     assert added.post(added.xml("text", Content="hi")).status_code == 200
+
+
+def test_an_unknown_slug_with_a_flood_of_parameters_is_still_a_recorded_404(client, two_accounts):
+    query = urlencode({f"p{number}": "x" for number in range(1_001)} | {"openid": "o_scan"})
+    response = client.post(f"/wechat/guess/?{query}", data=b"<xml/>", content_type="text/xml")
+    assert response.status_code == 404
+    event = SecurityEvent.objects.get()
+    assert (event.code, event.openid) == ("unknown_account", "")  # too many to parse: none read

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -106,8 +106,9 @@ class _StoredAccounts:
         self.lock = threading.Lock()
         # Every stored account's slug, read at most once per staleness bound: a request for a
         # slug no account has (a scanner trying /wechat/<anything>/) is a 404 without a query.
-        self.slugs: frozenset[str] = frozenset()
-        self.slugs_checked_at = -math.inf
+        # (time.monotonic() when read, the slugs): one tuple, swapped whole, so that a thread
+        # never pairs a fresh time with an emptied set.
+        self.slugs: tuple[float, frozenset[str]] = (-math.inf, frozenset())
 
     def get(self, slug: str, *, deadline_at: float | None) -> EndpointAccount:
         entry = self.entries.get(slug)
@@ -152,7 +153,8 @@ class _StoredAccounts:
         added or renamed in this process is seen at once (saving an account forgets the slugs),
         in the other workers within the bound, as a rule edit is.
         """
-        if now - self.slugs_checked_at >= settings.WECHAT_RULES_MAX_STALENESS:
+        checked_at, slugs = self.slugs
+        if now - checked_at >= settings.WECHAT_RULES_MAX_STALENESS:
             try:
                 with database_deadline(deadline_at):
                     slugs = frozenset(
@@ -162,8 +164,8 @@ class _StoredAccounts:
                     )
             except DatabaseError:
                 return True  # the row's own read decides, and reports the fault
-            self.slugs, self.slugs_checked_at = slugs, now
-        return slug in self.slugs
+            self.slugs = (now, slugs)
+        return slug in slugs
 
     def forget(self) -> None:
         with self.lock:
@@ -171,7 +173,7 @@ class _StoredAccounts:
         self.forget_slugs()
 
     def forget_slugs(self) -> None:
-        self.slugs, self.slugs_checked_at = frozenset(), -math.inf
+        self.slugs = (-math.inf, frozenset())
 
 
 def _open(row: Account) -> EndpointAccount:
@@ -229,5 +231,6 @@ def _forget_on_new_keys(*, setting, **kwargs):
 @receiver(post_save, sender=Account)
 def _forget_slugs_on_account_saved(**kwargs):
     # An account added or renamed here answers at once in this process (in others within the
-    # staleness bound). The other accounts' credentials stay: each is re-read within the bound.
-    _stored.forget_slugs()
+    # staleness bound), once its transaction commits (read before, the slugs would miss it).
+    # The other accounts' credentials stay: each is re-read within the bound.
+    transaction.on_commit(_stored.forget_slugs)

@@ -26,10 +26,12 @@ from django.utils import timezone
 
 from replies.endpoint.deadline import database_deadline
 from replies.endpoint.errors import ReplayedRequest, UnknownAccount, is_outage
+from replies.endpoint.query import read_query
 from replies.models import SecurityEvent
 from replies.protocol import (
     DecryptError,
     ForbiddenXML,
+    InvalidParameter,
     InvalidSignature,
     NotConfigured,
     StaleTimestamp,
@@ -44,6 +46,7 @@ RECORDED = (
     StaleTimestamp,
     DecryptError,
     ForbiddenXML,
+    InvalidParameter,
     NotConfigured,
     ReplayedRequest,
 )
@@ -171,6 +174,13 @@ def _create(bucket: str, now: datetime, detail: dict) -> bool:
     return True
 
 
+def _query_value(request, name: str) -> str:
+    try:
+        return read_query(request).get(name, "")
+    except InvalidParameter:  # too many parameters: the query column keeps the raw string
+        return ""
+
+
 def _detail(*, request, error: WeChatError, body: bytes, code: str, ip: str | None) -> dict:
     meta = request.META
     return {
@@ -182,7 +192,7 @@ def _detail(*, request, error: WeChatError, body: bytes, code: str, ip: str | No
         "user_agent": _clean(meta.get("HTTP_USER_AGENT", ""), 300),
         "method": _clean(request.method, 8),
         "query": _clean(meta.get("QUERY_STRING", ""), 1000),
-        "openid": _clean(request.GET.get("openid", ""), 128),
+        "openid": _clean(_query_value(request, "openid"), 128),
         "body_bytes": len(body),
         "body_excerpt": _clean(body[:500].decode("utf-8", "replace"), 500),
     }

@@ -49,8 +49,10 @@ def _converters(vendor: str) -> tuple:
         internal = field.get_internal_type()
         if type(field) in (models.CharField, models.TextField):
             convert = _as_is
-        elif internal in _NUMBERS or isinstance(field, models.ForeignKey):
-            convert = partial(_number, field)
+        elif internal in _INTEGERS or isinstance(field, models.ForeignKey):
+            convert = partial(_number, field, (int,))
+        elif internal == "FloatField":
+            convert = partial(_number, field, (int, float))
         elif internal == "DateTimeField":
             convert = partial(_aware_datetime, field)
         else:
@@ -59,15 +61,15 @@ def _converters(vendor: str) -> tuple:
     return tuple(converters)
 
 
-_NUMBERS = frozenset({"IntegerField", "BigIntegerField", "FloatField", "BigAutoField"})
+_INTEGERS = frozenset({"IntegerField", "BigIntegerField", "BigAutoField"})
 
 
 def _as_is(value):
     return value
 
 
-def _number(field, value):
-    if value is None or type(value) in (int, float):
+def _number(field, types: tuple[type, ...], value):
+    if value is None or type(value) in types:
         return value
     return _prepare(field, value)
 
