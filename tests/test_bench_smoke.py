@@ -175,7 +175,8 @@ for thread in threads:
     thread.start()
 for thread in threads:
     thread.join()
-texts = set(FloorMessage.objects.values_list("raw_xml", flat=True))
+texts = list(FloorMessage.objects.values_list("raw_xml", flat=True))
+assert len(set(texts)) == len(texts), "a row stored twice"
 print(len(texts), writer.rows, writer.batches)
 """
 

@@ -180,6 +180,7 @@ def test_after_48_hours_the_form_says_so_and_a_post_is_refused_without_calling(
     with translation.override("zh-hans"):  # the admin's language, as the request had it
         expected = conversation._window_closed_text()
     assert notices(response) == [(messages.ERROR, expected)]
+    assert "48 小时" in expected and "48 小时回复时限已过" in closed  # WeChat's window, stated
     assert custom_sends(fake) == [] and not OutgoingMessage.objects.exists()
 
 

@@ -28,9 +28,8 @@ from replies.admin.reply_form import FollowerReplyForm, new_token
 from replies.admin.scoping import account_scope
 from replies.models import Message, OutgoingMessage, RuleReply, kind_label
 from replies.outbound.sending import WindowClosed, send_now
-from replies.outbound.window import reply_window
+from replies.outbound.window import WINDOW_HOURS, reply_window
 from replies.protocol import Event, MsgType, WeChatError, parse_xml, qr_scene
-from replies.protocol.vocabulary import CUSTOMER_SERVICE_WINDOW_SECONDS
 
 SEND_PERMISSION = "replies.send_outgoingmessage"
 
@@ -118,10 +117,6 @@ def conversation_view(model_admin, request, *, reply_form=None, status=200):
 
 def can_send(request) -> bool:
     return request.user.has_perm(SEND_PERMISSION)
-
-
-# The customer-service window, as the pages state it (WeChat's 48 hours).
-WINDOW_HOURS = CUSTOMER_SERVICE_WINDOW_SECONDS // 3600
 
 
 def reply_context(request, message: Message, *, form=None) -> dict:

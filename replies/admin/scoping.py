@@ -87,9 +87,9 @@ class AccountScope:
     def named(self, value: str | None) -> int | None:
         """Return the id a page's ``?account=`` value names when the user sees that account,
         else None (no value, not an id, or an account the user may not see)."""
-        if value and value.isascii() and value.isdigit() and self.includes(int(value)):
-            return int(value)
-        return None
+        if not (value and len(value) <= 18 and value.isascii() and value.isdigit()):
+            return None  # 18 digits: any id, and never int() of a 5,000-digit string
+        return int(value) if self.includes(int(value)) else None
 
     def account_choices(self) -> QuerySet[Account]:
         """Return the visible accounts as a queryset, in the accounts' order (a form's choices)."""
@@ -126,7 +126,7 @@ class AccountFilter(admin.SimpleListFilter):
     "every account"; for a superuser, "no account" where a row's account is unknown)."""
 
     title = ACCOUNT
-    parameter_name = "account"
+    parameter_name = ACCOUNT_PARAMETER
     EVERY = "every"
     NONE = "none"
 

@@ -19,6 +19,8 @@ from replies.protocol import MsgType
 from replies.protocol.vocabulary import CUSTOMER_SERVICE_WINDOW_SECONDS, WINDOW_OPENING_EVENTS
 
 WINDOW = timedelta(seconds=CUSTOMER_SERVICE_WINDOW_SECONDS)
+# As the pages state it: WeChat's 48 hours.
+WINDOW_HOURS = CUSTOMER_SERVICE_WINDOW_SECONDS // 3600
 
 
 @dataclass(frozen=True)
