@@ -14,8 +14,9 @@
 # Settings come from the environment (README.md, "Settings"); gunicorn's workers and timeouts
 # from GUNICORN_* (gunicorn.conf.py). Production runs two pools behind nginx: deploy/README.md.
 #
-# Next to the server runs the outbox worker (`manage.py db_worker`, django-tasks-db), which sends
-# "reply all" follow-ups through WeChat's customer-service API; it stops when the server stops.
+# Next to the server runs the task worker (`manage.py db_worker`, django-tasks-db), which sends
+# "reply all" follow-ups through WeChat's customer-service API and counts the insight pages' large
+# custom periods; it stops when the server stops.
 set -euo pipefail
 cd "$(dirname "$0")"
 export WXSITE_SCRIPT=serve.sh
