@@ -46,7 +46,6 @@ RECORDED = (
     StaleTimestamp,
     DecryptError,
     ForbiddenXML,
-    InvalidParameter,
     NotConfigured,
     ReplayedRequest,
 )
