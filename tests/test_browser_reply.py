@@ -7,6 +7,8 @@ to the fake WeChat API, and django-tasks-db's worker sends the follow-ups. Skipp
 without Chromium or playwright, failed under CI.
 """
 
+import time
+
 import pytest
 
 from replies.models import OutgoingMessage, ReplyRule
@@ -30,6 +32,14 @@ def fake(settings):
     with fake_api(settings) as server:
         server.set_last_message(OPENID)
         yield server
+
+
+def wait_for(condition, seconds: float = 10.0) -> None:
+    """Wait until `condition()` holds: a request of the browser's may still be running."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "waited in vain"
+        time.sleep(0.05)
 
 
 def test_an_operator_answers_from_the_conversation_and_sees_reply_all_deliver(
@@ -65,6 +75,7 @@ def test_an_operator_answers_from_the_conversation_and_sees_reply_all_deliver(
         assert thread.index(QUESTION) < thread.index(ANSWER)
         shot = screenshot(page, "reply-form-sent", tmp_path)
         record_property("screenshot_reply_sent", str(shot))
+        wait_for(lambda: OutgoingMessage.objects.filter(status="sent").exists())  # the first POST
         assert sent_texts(fake) == [ANSWER]
         assert len(fake.calls_to(CUSTOM_SEND)) == 1
 
