@@ -159,28 +159,23 @@ def all_targets() -> list[Target]:
     ]
     for engine in ("sqlite", "postgresql"):
         floor_db = _floor_db(engine)
-        targets.append(
-            Target(
-                key=f"floor-insert-{engine}",
-                label=f"floor + one INSERT ({floor_db.label})",
-                group="floor",
-                app="bench.floor.wsgi",
-                python=python,
-                path="/floor-insert/",
-                expect="floor",
-                env={"FLOOR_DATABASE_URL": floor_db.url},
-                database=floor_db,
-            )
-        )
-        # Issue 13's stretch, group commit: the one-INSERT floor under threaded workers (what
-        # threads alone change), and the same rows stored by group commit (what sharing one
-        # INSERT and one commit changes). bench/RESULTS-group-commit.md.
-        for key, label, path in (
-            ("floor-insert-threaded", "floor + one INSERT, threaded workers", "/floor-insert/"),
+        # The one-INSERT floor; and, for issue 13's stretch (group commit,
+        # bench/RESULTS-group-commit.md), the same under threaded workers (what threads alone
+        # change) and with the rows stored by group commit (what one INSERT and one commit for
+        # concurrent requests change).
+        for key, label, path, workers in (
+            ("floor-insert", "floor + one INSERT", "/floor-insert/", {}),
+            (
+                "floor-insert-threaded",
+                "floor + one INSERT, threaded workers",
+                "/floor-insert/",
+                THREADED_WORKERS,
+            ),
             (
                 "floor-group-commit",
                 "floor + group commit, threaded workers",
                 "/floor-group-insert/",
+                THREADED_WORKERS,
             ),
         ):
             targets.append(
@@ -192,7 +187,7 @@ def all_targets() -> list[Target]:
                     python=python,
                     path=path,
                     expect="floor",
-                    env={"FLOOR_DATABASE_URL": floor_db.url, **THREADED_WORKERS},
+                    env={"FLOOR_DATABASE_URL": floor_db.url, **workers},
                     database=floor_db,
                 )
             )
