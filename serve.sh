@@ -85,10 +85,10 @@ trap 'stop 143' TERM
 trap 'stop $?' EXIT
 
 if $dev; then
-    echo "serve.sh: runserver on http://$address/ and the outbox worker; Ctrl-C stops both"
+    echo "serve.sh: runserver on http://$address/ and the task worker (outbox, insight counts); Ctrl-C stops both"
     .venv/bin/python manage.py runserver "$address" &
 else
-    echo "serve.sh: gunicorn on http://$address/ (/wechat/, /healthz, /admin/) and the outbox worker; Ctrl-C stops both"
+    echo "serve.sh: gunicorn on http://$address/ (/wechat/, /healthz, /admin/) and the task worker (outbox, insight counts); Ctrl-C stops both"
     .venv/bin/gunicorn --config gunicorn.conf.py --bind "$address" wxsite.wsgi &
 fi
 server=$!
